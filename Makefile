@@ -1,0 +1,50 @@
+# Two commands matter: `make run` (demo on SQLite + the local simulator) and `make test`.
+# Both set themselves up on a fresh machine with Python 3.11+.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+SIM_PORT ?= 8001
+
+.PHONY: help setup run serve simulator test lint typecheck pytest migrate browser-deps clean
+
+help:
+	@echo "make run    start the service (SQLite) and the Payletter simulator"
+	@echo "make test   lint, type checks and the whole test suite (SQLite + PostgreSQL)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	@mkdir -p var
+	$(BIN)/alembic upgrade head
+
+# --no-proxy-headers: the app alone decides who is calling (TRUSTED_PROXIES).
+serve: migrate
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-proxy-headers
+
+run: migrate
+	$(MAKE) serve
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,0 +1,74 @@
+"""Dependencies shared by the routers: the gateway, the request's session, who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import session_scope
+from app.errors import Forbidden, Unauthorized
+from app.gateway import Gateway
+from app.security import tokens_equal
+
+Role = Literal["shop", "ops"]
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+async def get_session(gateway: GatewayDep) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(gateway.sessionmaker):
+        yield session
+
+
+# scope="function": commit before the response is built, so a failed commit becomes an
+# error answer instead of a "code 0" that was already on its way to Payletter.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def caller_role(request: Request, gateway: GatewayDep) -> Role:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    token = token.strip()
+    # Check both tokens every time, so timing doesn't tell which one was close.
+    is_ops = tokens_equal(token, gateway.settings.ops_token)
+    is_shop = tokens_equal(token, gateway.settings.shop_token)
+    if is_ops:
+        return "ops"
+    if is_shop:
+        return "shop"
+    raise Forbidden("token not accepted")
+
+
+RoleDep = Annotated[Role, Depends(caller_role)]
+
+
+def require_shop(role: RoleDep) -> Role:
+    if role != "shop":
+        raise Forbidden("this endpoint takes the shop token")
+    return role
+
+
+def require_reader(role: RoleDep) -> Role:
+    return role  # both the shop and operators may read orders
+
+
+def require_ops(role: RoleDep) -> Role:
+    if role != "ops":
+        raise Forbidden("this endpoint takes the ops token")
+    return role
+
+
+ShopDep = Annotated[Role, Depends(require_shop)]
+ReaderDep = Annotated[Role, Depends(require_reader)]
+OpsDep = Annotated[Role, Depends(require_ops)]

@@ -1,0 +1,203 @@
+"""The three URLs Payletter and the buyer's browser call: callback, return and cancel.
+
+This module deals with HTTP only: who is calling, reading and parsing the body, and the
+answer. Verifying and applying the result is `app.services.payments.receive`.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from app.api.deps import GatewayDep, SessionDep
+from app.errors import PayloadTooLarge
+from app.gateway import Gateway
+from app.metrics import APPLY_SECONDS, DELIVERIES, FORBIDDEN_SOURCES
+from app.net import client_address, in_networks
+from app.repositories import OrderRepository
+from app.services.payments import MALFORMED, Inbound, Kind, Outcome, receive, record
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/payletter", tags=["payletter"])
+
+# Set on request.state so the error handler can record and answer a delivery it interrupted.
+INBOUND_STATE = "payletter_inbound"
+
+
+class BodyError(ValueError):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused early if it is larger than `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PayloadTooLarge(f"body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """JSON object or form fields; BodyError if it is neither."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or (not media and body.lstrip()[:1] == b"{"):
+        try:
+            value = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BodyError("body is not valid JSON") from exc
+        if not isinstance(value, dict):
+            raise BodyError("body must be a JSON object")
+        return value
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BodyError("form body must be URL-encoded") from exc
+    # Korean PG pages are sometimes EUC-KR; accept it rather than mangle the names.
+    for encoding in ("utf-8", "cp949"):
+        try:
+            return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
+                                  errors="strict", max_num_fields=200))
+        except UnicodeDecodeError:
+            continue
+        except ValueError as exc:
+            raise BodyError(f"form body is malformed: {exc}") from exc
+    raise BodyError("form body is neither UTF-8 nor EUC-KR")
+
+
+def make_inbound(
+    kind: Kind, request: Request, gateway: Gateway, body: bytes, fields: dict[str, Any]
+) -> Inbound:
+    peer = request.client.host if request.client else ""
+    source = client_address(peer, request.headers.getlist("x-forwarded-for"),
+                            gateway.settings.trusted_proxy_networks)
+    return Inbound(
+        kind=kind,
+        fields=fields,
+        raw_body=body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        content_type=request.headers.get("content-type"),
+        source_addr=str(source) if source else peer,
+        peer_addr=peer,
+        link_order_no=request.query_params.get("order_no"),
+        link_signature=request.query_params.get("sig"),
+    )
+
+
+def callback_answer(code: int, message: str) -> JSONResponse:
+    # Payletter reads `code`; the HTTP status is for humans and proxies.
+    status = 200 if code == 0 else (code if 400 <= code < 600 else 400)
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def result_redirect(gateway: Gateway, order_no: str | None, status: str | None,
+                    outcome: str) -> RedirectResponse:
+    base = gateway.settings.shop_result_url or f"{gateway.settings.public_base}/payletter/result"
+    query = urlencode({k: v for k, v in
+                       {"order_no": order_no, "status": status, "outcome": outcome}.items() if v})
+    separator = "&" if "?" in base else "?"
+    return RedirectResponse(f"{base}{separator}{query}", status_code=303)
+
+
+def answer_for(gateway: Gateway, inbound: Inbound, outcome: Outcome) -> Response:
+    """How each kind of caller is told the outcome."""
+    if inbound.kind == "callback":
+        return callback_answer(outcome.code, outcome.message)
+    order = outcome.order
+    order_no = order.order_no if order else inbound.link_order_no
+    return result_redirect(gateway, order_no, order.status if order else None, outcome.outcome)
+
+
+async def _deliver(kind: Kind, request: Request, session: SessionDep,
+                   gateway: GatewayDep, body: bytes, fields: dict[str, Any]) -> Response:
+    inbound = make_inbound(kind, request, gateway, body, fields)
+    setattr(request.state, INBOUND_STATE, inbound)
+    started = time.perf_counter()
+    outcome = await receive(session, gateway, inbound)
+    DELIVERIES.labels(kind=kind, outcome=outcome.outcome).inc()
+    APPLY_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+    return answer_for(gateway, inbound, outcome)
+
+
+async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway: GatewayDep,
+                     body: bytes, reason: str) -> Response:
+    inbound = make_inbound(kind, request, gateway, body, {})
+    outcome = Outcome("rejected", "malformed", MALFORMED, f"malformed body: {reason}")
+    await record(session, inbound, outcome)
+    DELIVERIES.labels(kind=kind, outcome=outcome.outcome).inc()
+    if kind == "callback":
+        return callback_answer(outcome.code, outcome.message)
+    return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
+
+
+@router.post("/callback")
+async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+    """Payletter's server-to-server result (JSON); code 0 only after it is committed."""
+    peer = request.client.host if request.client else None
+    source = client_address(peer, request.headers.getlist("x-forwarded-for"),
+                            gateway.settings.trusted_proxy_networks)
+    if source is None or not in_networks(source, gateway.settings.callback_networks):
+        # Not stored: strangers must not be able to fill the disk.
+        FORBIDDEN_SOURCES.labels(kind="callback").inc()
+        log.warning("callback refused from %s (peer %s)", source, peer)
+        return callback_answer(403, "source address not allowed")
+    try:
+        body = await read_body(request, gateway.settings.max_body_bytes)
+    except PayloadTooLarge as exc:
+        return callback_answer(413, exc.message)
+    try:
+        fields = parse_fields(body, "application/json")
+    except BodyError as exc:
+        return await _malformed("callback", request, session, gateway, body, str(exc))
+    return await _deliver("callback", request, session, gateway, body, fields)
+
+
+@router.post("/return")
+async def payment_return(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+    """The buyer's browser brings the result (form or JSON); verified like a callback."""
+    body = await read_body(request, gateway.settings.max_body_bytes)
+    try:
+        fields = parse_fields(body, request.headers.get("content-type"))
+    except BodyError as exc:
+        return await _malformed("return", request, session, gateway, body, str(exc))
+    return await _deliver("return", request, session, gateway, body, fields)
+
+
+@router.api_route("/cancel", methods=["GET", "POST"])
+async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+    """The buyer pressed cancel in the payment window."""
+    body = await read_body(request, gateway.settings.max_body_bytes)
+    try:
+        fields = parse_fields(body, request.headers.get("content-type")) if body else {}
+    except BodyError:
+        fields = {}
+    return await _deliver("cancel", request, session, gateway, body, fields)
+
+
+@router.get("/result", response_class=HTMLResponse)
+async def result_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """A plain page for the buyer when the shop has no result page of its own."""
+    order_no = request.query_params.get("order_no", "")[:64]
+    order = await OrderRepository(session).get_by_order_no(order_no) if order_no else None
+    if order is None:
+        rows = "<p>We could not find this order.</p>"
+    else:
+        rows = (
+            f"<p>Order <strong id='order-no'>{escape(order.order_no)}</strong></p>"
+            f"<p>Status: <strong id='order-status'>{escape(order.status)}</strong></p>"
+            f"<p>{escape(order.product_name)}: {order.amount:,} won</p>"
+        )
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Payment result</title></head>"
+        f"<body><h1>Payment result</h1>{rows}</body></html>"
+    )

@@ -1,0 +1,71 @@
+"""One error hierarchy for the service; `app.api.errors` turns each into a JSON answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status_code = 400
+    error_type = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def to_body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.error_type, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        error.update(self.extra)
+        return {"error": error}
+
+
+class BadRequest(AppError):
+    status_code, error_type = 400, "bad_request"
+
+
+class PayloadTooLarge(AppError):
+    status_code, error_type = 413, "payload_too_large"
+
+
+class InvalidRequest(AppError):
+    status_code, error_type = 422, "validation_error"
+
+
+class Unauthorized(AppError):
+    status_code, error_type = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status_code, error_type = 403, "forbidden"
+
+
+class NotFound(AppError):
+    status_code, error_type = 404, "not_found"
+
+
+class Conflict(AppError):
+    status_code, error_type = 409, "conflict"
+
+
+class PaymentRefused(AppError):
+    """Payletter refused the request for a business reason (HTTP 406 there)."""
+
+    status_code, error_type = 422, "payletter_refused"
+
+
+class UpstreamError(AppError):
+    """Payletter failed or answered something we can't use."""
+
+    status_code, error_type = 502, "payletter_error"
+
+
+class UpstreamTimeout(AppError):
+    status_code, error_type = 504, "payletter_timeout"
+
+
+class ServiceUnavailable(AppError):
+    status_code, error_type = 503, "unavailable"

@@ -1,0 +1,148 @@
+"""The tables. Column names follow Payletter's field names so SQL reads like the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+from app.order_states import OrderStatus
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so it is the rowid alias and autoincrements.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+Money = BigInteger
+
+_STATUSES = ", ".join(f"'{s.value}'" for s in OrderStatus)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
+        CheckConstraint("amount >= 0 AND taxfree_amount >= 0 AND tax_amount >= 0", name="money"),
+        CheckConstraint("cancelled_amount >= 0 AND cancelled_amount <= amount", name="refunds"),
+        Index("ix_orders_status_created_at", "status", "created_at"),
+        Index("ix_orders_user_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(40), unique=True)
+    client_id: Mapped[str] = mapped_column(String(20))
+    pgcode: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CREATED.value)
+
+    amount: Mapped[int] = mapped_column(Money)
+    taxfree_amount: Mapped[int] = mapped_column(Money, default=0)
+    tax_amount: Mapped[int] = mapped_column(Money)
+    disposable_cup_deposit: Mapped[int | None] = mapped_column(Money)
+    cancelled_amount: Mapped[int] = mapped_column(Money, default=0)
+
+    product_name: Mapped[str] = mapped_column(String(120))
+    user_id: Mapped[str] = mapped_column(String(50))
+    user_name: Mapped[str | None] = mapped_column(String(20))
+    service_name: Mapped[str | None] = mapped_column(String(20))
+    custom_parameter: Mapped[str | None] = mapped_column(String(1024))
+    email_flag: Mapped[str | None] = mapped_column(String(1))
+    email_addr: Mapped[str | None] = mapped_column(String(100))
+    autopay_flag: Mapped[str | None] = mapped_column(String(1))
+    receipt_flag: Mapped[str | None] = mapped_column(String(1))
+    # The rest of the request as sent (flags, app URLs, VA expiry), for the audit trail.
+    request_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # The payment window Payletter issued.
+    token: Mapped[str | None] = mapped_column(String(40))
+    online_url: Mapped[str | None] = mapped_column(String(512))
+    mobile_url: Mapped[str | None] = mapped_column(String(512))
+
+    # The verified result.
+    tid: Mapped[str | None] = mapped_column(String(40), unique=True)
+    cid: Mapped[str | None] = mapped_column(String(64))
+    paid_pgcode: Mapped[str | None] = mapped_column(String(20))
+    pay_info: Mapped[str | None] = mapped_column(String(256))
+    card_info: Mapped[str | None] = mapped_column(String(32))
+    install_month: Mapped[int | None] = mapped_column(Integer)
+    transaction_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Virtual account issuance, cash receipt and other method-specific result fields.
+    payment_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Delivery(Base):
+    """Every inbound return / callback / cancel that passed the address check, as received."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        CheckConstraint("kind IN ('callback', 'return', 'cancel')", name="kind_valid"),
+        Index("ix_deliveries_order_id_received_at", "order_id", "received_at"),
+        Index("ix_deliveries_tid", "tid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source_addr: Mapped[str] = mapped_column(String(64))
+    peer_addr: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    raw_body: Mapped[str] = mapped_column(Text)
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    tid: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
+    # payhash_ok, payhash_bad, payhash_missing, status_confirmed, status_unconfirmed,
+    # signature_ok, signature_bad, malformed
+    verification: Mapped[str] = mapped_column(String(24))
+    # applied, duplicate, needs_review, unknown_order, rejected, ignored, error
+    outcome: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str | None] = mapped_column(Text)
+    response_code: Mapped[int] = mapped_column(Integer)
+
+
+class OrderTransition(Base):
+    """The audit trail of state changes: who moved the order, from where to where, and why."""
+
+    __tablename__ = "order_transitions"
+    __table_args__ = (Index("ix_order_transitions_order_id_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """One row per (scope, Idempotency-Key): the request's fingerprint and its final answer."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,244 @@
+"""Opening a payment: store the order first, then ask Payletter for the window.
+
+The order is committed before Payletter is called, so a window that Payletter opened always
+belongs to an order we know. If the call fails in a way that may be retried, the order stays
+`created` (no window was handed out, so nothing is payable) and the same request resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.errors import (
+    AppError,
+    Conflict,
+    InvalidRequest,
+    PaymentRefused,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from app.gateway import Gateway
+from app.models import Delivery, IdempotencyKey, Order, OrderTransition
+from app.order_states import OrderEvent, OrderStatus
+from app.payletter.errors import (
+    BusinessRuleError,
+    PayletterAPIError,
+    PayletterError,
+    PayletterTimeout,
+    PayletterTransportError,
+    PayletterValidationError,
+)
+from app.payletter.methods import default_tax_amount
+from app.payletter.models import PaymentRequest, PaymentWindow, build_request
+from app.repositories import IdempotencyRepository, OrderRepository
+from app.schemas import DeliveryOut, OrderCreate, OrderOut, TransitionOut
+from app.security import sign_link
+from app.services.transitions import transition
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_SCOPE = "orders.create"
+RETURN_LINK, CANCEL_LINK = "return", "cancel"
+# Fields that define what the buyer pays for; a resumed order must match them exactly.
+_TERMS = ("client_id", "pgcode", "amount", "taxfree_amount", "tax_amount", "product_name",
+          "user_id")
+_COLUMNS = ("pgcode", "amount", "taxfree_amount", "product_name", "user_id", "user_name",
+            "service_name", "custom_parameter", "email_flag", "email_addr", "autopay_flag",
+            "receipt_flag", "disposable_cup_deposit")
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def new_order_no() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return f"PL{stamp}{secrets.token_hex(6).upper()}"
+
+
+def order_link(gateway: Gateway, purpose: str, order_no: str, client_id: str) -> str:
+    key = gateway.payment_key(client_id) or ""
+    query = urlencode({"order_no": order_no, "sig": sign_link(key, purpose, order_no)})
+    return f"{gateway.settings.public_base}/payletter/{purpose}?{query}"
+
+
+def fingerprint(body: OrderCreate) -> str:
+    canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_payment_request(gateway: Gateway, body: OrderCreate, order_no: str) -> PaymentRequest:
+    """Validate the terms with Payletter's own field rules; InvalidRequest names the field."""
+    client_id = body.client_id or gateway.settings.primary_merchant.client_id
+    if gateway.merchant(client_id) is None:
+        raise InvalidRequest(f"client_id {client_id!r} is not a configured merchant",
+                             field="client_id")
+    fields = body.model_dump(exclude_none=True) | {
+        "client_id": client_id,
+        "order_no": order_no,
+        "return_url": order_link(gateway, RETURN_LINK, order_no, client_id),
+        "callback_url": f"{gateway.settings.public_base}/payletter/callback",
+        "cancel_url": order_link(gateway, CANCEL_LINK, order_no, client_id),
+    }
+    if body.amount == 0:
+        raise InvalidRequest("amount must be greater than 0", field="amount")
+    try:
+        return build_request(PaymentRequest, **fields)
+    except PayletterValidationError as exc:
+        message = f"{exc.field}: {exc.reason}" if exc.field else exc.reason
+        raise InvalidRequest(message, field=exc.field) from None
+
+
+async def create_order(
+    session: AsyncSession, gateway: Gateway, body: OrderCreate, idempotency_key: str | None
+) -> CreateResult:
+    order_no = body.order_no or new_order_no()
+    request = build_payment_request(gateway, body, order_no)
+    keys = IdempotencyRepository(session)
+    claim: IdempotencyKey | None = None
+    if idempotency_key:
+        claim = await keys.claim(IDEMPOTENCY_SCOPE, idempotency_key, fingerprint(body))
+        if claim is None:
+            return await _replay(keys, idempotency_key, fingerprint(body))
+
+    order = await _store_order(session, request)
+    if claim is not None:
+        claim.order_id = order.id
+    # Commit before calling Payletter: the window must never exist for an order we lost.
+    await session.commit()
+
+    result = await _open_window(session, gateway, order, request)
+    if claim is not None:
+        if result.status_code < 500:
+            claim.response_status, claim.response_body = result.status_code, result.body
+            claim.completed_at = utcnow()
+        else:  # retryable: let the same key run again
+            await keys.release(claim.id)
+    await session.flush()
+    return result
+
+
+async def _replay(keys: IdempotencyRepository, key: str, request_hash: str) -> CreateResult:
+    existing = await keys.get(IDEMPOTENCY_SCOPE, key)
+    if existing is None:  # released between our insert and this read: ask to retry
+        raise Conflict("a request with this Idempotency-Key just finished; retry it")
+    if existing.request_hash != request_hash:
+        raise InvalidRequest("Idempotency-Key was already used with a different request body",
+                             field="Idempotency-Key")
+    if existing.response_status is None or existing.response_body is None:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry later")
+    return CreateResult(existing.response_status, existing.response_body, replayed=True)
+
+
+async def _store_order(session: AsyncSession, request: PaymentRequest) -> Order:
+    orders = OrderRepository(session)
+    assert request.order_no is not None and request.amount is not None
+    taxfree = request.taxfree_amount or 0
+    tax = request.tax_amount
+    values: dict[str, Any] = {name: getattr(request, name) for name in _COLUMNS}
+    values |= {
+        "order_no": request.order_no,
+        "client_id": request.client_id,
+        "taxfree_amount": taxfree,
+        "tax_amount": tax if tax is not None else default_tax_amount(request.amount, taxfree),
+        "status": OrderStatus.CREATED.value,
+        "request_options": _options(request),
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+    }
+    order = await orders.insert_if_absent(values)
+    if order is not None:
+        return order
+    existing = await orders.get_by_order_no(request.order_no)
+    if existing is not None and existing.status == OrderStatus.CREATED and all(
+        getattr(existing, t) == values[t] for t in _TERMS
+    ):
+        return existing  # a retry of a request whose Payletter call failed: resume it
+    raise Conflict(f"order_no {request.order_no!r} already exists", field="order_no")
+
+
+def _options(request: PaymentRequest) -> dict[str, Any]:
+    skip = {*_COLUMNS, "order_no", "client_id", "tax_amount", "return_url", "callback_url",
+            "cancel_url"}
+    return {k: v for k, v in request.model_dump(mode="json", exclude_none=True).items()
+            if k not in skip}
+
+
+async def _open_window(
+    session: AsyncSession, gateway: Gateway, order: Order, request: PaymentRequest
+) -> CreateResult:
+    try:
+        window: PaymentWindow = await gateway.payletter.request_payment(request)
+    except BusinessRuleError as exc:
+        await _refused(session, order, str(exc))
+        return _error_result(PaymentRefused(
+            f"Payletter refused the payment: {exc.message}", order_no=order.order_no,
+            payletter_code=exc.code))
+    except PayletterTimeout as exc:
+        await _remember_error(session, order, str(exc))
+        return _error_result(UpstreamTimeout(
+            "Payletter did not answer in time; no payment window was handed out. "
+            "Retry the same request.", order_no=order.order_no))
+    except (PayletterTransportError, PayletterAPIError) as exc:
+        await _remember_error(session, order, str(exc))
+        return _error_result(UpstreamError(
+            f"Payletter could not open the payment: {exc}", order_no=order.order_no))
+    except PayletterError as exc:  # validation at the SDK: should have been caught above
+        await _refused(session, order, str(exc))
+        return _error_result(InvalidRequest(str(exc), order_no=order.order_no))
+
+    order = await _reload(session, order)
+    order.token, order.online_url, order.mobile_url = (
+        window.token, window.online_url, window.mobile_url)
+    order.last_error = None
+    await transition(session, order, OrderEvent.WINDOW_ISSUED, reason="payments/request ok")
+    return CreateResult(201, order_detail(order))
+
+
+async def _reload(session: AsyncSession, order: Order) -> Order:
+    locked = await OrderRepository(session).lock_by_order_no(order.order_no)
+    assert locked is not None
+    return locked
+
+
+async def _refused(session: AsyncSession, order: Order, message: str) -> None:
+    order = await _reload(session, order)
+    order.last_error = message
+    await transition(session, order, OrderEvent.REQUEST_REFUSED, reason=message)
+
+
+async def _remember_error(session: AsyncSession, order: Order, message: str) -> None:
+    order = await _reload(session, order)
+    order.last_error = message
+    log.warning("payments/request failed for order %s: %s", order.order_no, message)
+
+
+def _error_result(error: AppError) -> CreateResult:
+    return CreateResult(error.status_code, error.to_body())
+
+
+def order_detail(
+    order: Order, deliveries: Sequence[Delivery] = (), transitions: Sequence[OrderTransition] = ()
+) -> dict[str, Any]:
+    """The order as the API shows it: its fields at top level, then its history."""
+    view = OrderOut.model_validate(order).model_dump(mode="json")
+    view["deliveries"] = [DeliveryOut.model_validate(d).model_dump(mode="json")
+                          for d in deliveries]
+    view["transitions"] = [TransitionOut.model_validate(t).model_dump(mode="json")
+                           for t in transitions]
+    return view

@@ -1,0 +1,239 @@
+"""Every setting of the service, read from the environment (and `.env`) in one place.
+
+Defaults depend on `PAYLETTER_ENV`: `sim` runs with no configuration at all against the
+local simulator; `test` and `live` talk to Payletter and refuse to start without the
+secrets they need.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from functools import cached_property
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.payletter.models import MerchantCredentials
+
+log = logging.getLogger(__name__)
+
+PayletterEnv = Literal["sim", "test", "live"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SIM_BASE_URL = "http://127.0.0.1:8001/"
+BASE_URLS: dict[str, str] = {
+    "sim": SIM_BASE_URL,
+    "test": "https://testpgapi.payletter.com/",
+    "live": "https://pgapi.payletter.com/",
+}
+# Where Payletter's callbacks come from (vendor page, "방화벽").
+CALLBACK_IPS: dict[str, str] = {
+    "sim": "127.0.0.0/8,::1",
+    "test": "121.254.205.166",
+    "live": "211.115.72.37,211.115.72.38,211.115.117.11",
+}
+# The vendor's published test merchant: safe defaults for sim and test, never for live.
+PUBLIC_TEST_MERCHANT = {
+    "client_id": "pay_test",
+    "payment_key": "MTFBNTAzNTEwNDAxQUIyMjlCQzgwNTg1MkU4MkZENDA=",
+    "search_key": "MUI3MjM0RUExQTgyRDA1ODZGRDUyOEM4OTY2QTVCN0Y=",
+}
+# Tokens that work out of the box in sim only (printed by `make run`).
+SIM_SHOP_TOKEN = "sim-shop-token"
+SIM_OPS_TOKEN = "sim-ops-token"
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "todo", "replace-me"}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot run safely; the message names the variable to fix."""
+
+
+def is_placeholder(value: str | None) -> bool:
+    if value is None:
+        return True
+    v = value.strip().lower()
+    return (
+        v in _PLACEHOLDERS
+        or v.startswith(("sim-", "your", "<", "${", "example"))
+        or set(v) <= {"x", "*", "-", "."}
+    )
+
+
+def parse_networks(raw: str | list[str] | None, variable: str) -> tuple[Network, ...]:
+    """Parse a comma-separated list of addresses/CIDRs; empty means none."""
+    items = raw if isinstance(raw, list) else (raw or "").split(",")
+    networks: list[Network] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{variable}: {item!r} is not an IP address or CIDR") from exc
+    return tuple(networks)
+
+
+CsvStr = Annotated[str | None, NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///./var/gateway.db"
+    payletter_env: PayletterEnv = "sim"
+    payletter_base_url: str | None = None
+    payletter_client_id: str | None = None
+    payletter_payment_key: SecretStr | None = None
+    payletter_search_key: SecretStr | None = None
+    payletter_merchants: Annotated[str | None, NoDecode] = None
+    payletter_callback_ips: CsvStr = None
+    payletter_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    trusted_proxies: CsvStr = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    shop_api_token: SecretStr | None = None
+    ops_api_token: SecretStr | None = None
+    shop_webhook_url: str | None = None
+    shop_webhook_secret: SecretStr | None = None
+    # Where the buyer lands after the payment window; order_no and outcome are appended.
+    shop_result_url: str | None = None
+    # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("public_base_url", "payletter_base_url", "shop_result_url", "shop_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        if self.payletter_env == "sim":
+            return self
+        required: dict[str, str | None] = {
+            "SHOP_API_TOKEN": _reveal(self.shop_api_token),
+            "OPS_API_TOKEN": _reveal(self.ops_api_token),
+        }
+        if self.payletter_env == "live":
+            required |= {
+                "PAYLETTER_CLIENT_ID": self.payletter_client_id,
+                "PAYLETTER_PAYMENT_KEY": _reveal(self.payletter_payment_key),
+                "PAYLETTER_SEARCH_KEY": _reveal(self.payletter_search_key),
+            }
+        if self.shop_webhook_url:
+            required["SHOP_WEBHOOK_SECRET"] = _reveal(self.shop_webhook_secret)
+        for name, value in required.items():
+            if is_placeholder(value):
+                raise ConfigError(
+                    f"{name} is missing or a placeholder; PAYLETTER_ENV={self.payletter_env} "
+                    "needs a real value (see .env.example)"
+                )
+        if self.payletter_env == "live" and self.payletter_client_id == "pay_test":
+            raise ConfigError("PAYLETTER_CLIENT_ID=pay_test is the public test merchant; not live")
+        return self
+
+    # ---- derived values -------------------------------------------------------------
+
+    @cached_property
+    def api_base_url(self) -> str:
+        return self.payletter_base_url or BASE_URLS[self.payletter_env]
+
+    @cached_property
+    def primary_merchant(self) -> MerchantCredentials:
+        defaults = PUBLIC_TEST_MERCHANT if self.payletter_env != "live" else {}
+        client_id = self.payletter_client_id or defaults.get("client_id")
+        payment = _reveal(self.payletter_payment_key) or defaults.get("payment_key")
+        search = _reveal(self.payletter_search_key) or defaults.get("search_key")
+        if not client_id or not payment or not search:  # unreachable after _check_secrets
+            raise ConfigError("PAYLETTER_CLIENT_ID / PAYMENT_KEY / SEARCH_KEY are required")
+        return MerchantCredentials(
+            client_id=client_id, payment_key=SecretStr(payment), search_key=SecretStr(search)
+        )
+
+    @cached_property
+    def merchants(self) -> dict[str, MerchantCredentials]:
+        """All merchant profiles by client_id; the primary one comes first."""
+        profiles = {self.primary_merchant.client_id: self.primary_merchant}
+        if not self.payletter_merchants:
+            return profiles
+        try:
+            extra: Any = json.loads(self.payletter_merchants)
+            if not isinstance(extra, list):
+                raise TypeError("not a list")
+            for item in extra:
+                profile = MerchantCredentials.model_validate(item)
+                profiles.setdefault(profile.client_id, profile)
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise ConfigError(
+                "PAYLETTER_MERCHANTS must be a JSON list of "
+                '{"client_id", "payment_key", "search_key"} objects'
+            ) from exc
+        return profiles
+
+    @cached_property
+    def callback_networks(self) -> tuple[Network, ...]:
+        raw = self.payletter_callback_ips
+        if raw is None:
+            raw = CALLBACK_IPS[self.payletter_env]
+        return parse_networks(raw, "PAYLETTER_CALLBACK_IPS")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies, "TRUSTED_PROXIES")
+
+    @cached_property
+    def shop_token(self) -> str:
+        return _reveal(self.shop_api_token) or SIM_SHOP_TOKEN
+
+    @cached_property
+    def ops_token(self) -> str:
+        return _reveal(self.ops_api_token) or SIM_OPS_TOKEN
+
+    @cached_property
+    def public_base(self) -> str:
+        return self.public_base_url.rstrip("/")
+
+    def startup_warnings(self) -> list[str]:
+        warnings: list[str] = []
+        port = urlsplit(self.public_base_url).port
+        if self.payletter_env == "test" and port not in (None, 80, 443):
+            warnings.append(
+                f"PUBLIC_BASE_URL uses port {port}: Payletter's test servers call back only on "
+                "ports 80 and 443, so callbacks will not arrive unless Payletter opens this port"
+            )
+        return warnings
+
+    def validate_all(self) -> None:
+        """Touch every derived value so a bad setting fails at start-up, not on first use."""
+        _ = (self.merchants, self.callback_networks, self.trusted_proxy_networks)
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def load_settings() -> Settings:
+    """Read the environment; raise ConfigError with the variable's name on bad config."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # pydantic wraps errors from validators; surface ours unchanged.
+        for error in exc.errors():
+            ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, ConfigError):
+                raise ctx_error from None
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from None
+    settings.validate_all()
+    for warning in settings.startup_warnings():
+        log.warning(warning)
+    return settings

@@ -1,0 +1,141 @@
+"""Settings: per-environment defaults, merchant profiles, refusing unsafe start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import pytest
+
+from app.settings import ConfigError, Settings, load_settings
+
+ENV_VARS = (
+    "DATABASE_URL", "PAYLETTER_ENV", "PAYLETTER_BASE_URL", "PAYLETTER_CLIENT_ID",
+    "PAYLETTER_PAYMENT_KEY", "PAYLETTER_SEARCH_KEY", "PAYLETTER_MERCHANTS",
+    "PAYLETTER_CALLBACK_IPS", "TRUSTED_PROXIES", "PUBLIC_BASE_URL", "SHOP_API_TOKEN",
+    "OPS_API_TOKEN", "SHOP_WEBHOOK_URL", "SHOP_WEBHOOK_SECRET",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_sim_needs_no_configuration_and_talks_to_the_local_simulator() -> None:
+    s = load_settings()
+    assert s.payletter_env == "sim"
+    assert s.api_base_url == "http://127.0.0.1:8001/"
+    assert s.database_url == "sqlite+aiosqlite:///./var/gateway.db"
+    assert s.primary_merchant.client_id == "pay_test"
+    assert ipaddress.ip_address("127.0.0.2") in s.callback_networks[0]
+    assert s.public_base == "http://127.0.0.1:8000"
+
+
+def test_test_env_defaults_to_the_vendor_test_host_and_callback_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYLETTER_ENV", "test")
+    monkeypatch.setenv("SHOP_API_TOKEN", "a-real-shop-token-123")
+    monkeypatch.setenv("OPS_API_TOKEN", "a-real-ops-token-456")
+    s = load_settings()
+    assert s.api_base_url == "https://testpgapi.payletter.com/"
+    assert [str(n) for n in s.callback_networks] == ["121.254.205.166/32"]
+    assert s.primary_merchant.payment_key.get_secret_value().startswith("MTFBNTAz")
+
+
+def test_live_env_defaults_to_the_three_live_callback_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "PAYLETTER_ENV": "live", "SHOP_API_TOKEN": "s" * 32, "OPS_API_TOKEN": "o" * 32,
+        "PAYLETTER_CLIENT_ID": "myshop", "PAYLETTER_PAYMENT_KEY": "cGF5bWVudC1rZXk=",
+        "PAYLETTER_SEARCH_KEY": "c2VhcmNoLWtleQ==",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert s.api_base_url == "https://pgapi.payletter.com/"
+    assert {str(n.network_address) for n in s.callback_networks} == {
+        "211.115.72.37", "211.115.72.38", "211.115.117.11"}
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"PAYLETTER_ENV": "test", "OPS_API_TOKEN": "ops-token-real"}, "SHOP_API_TOKEN"),
+        ({"PAYLETTER_ENV": "test", "SHOP_API_TOKEN": "shop-token-real",
+          "OPS_API_TOKEN": "changeme"}, "OPS_API_TOKEN"),
+        ({"PAYLETTER_ENV": "live", "SHOP_API_TOKEN": "shop-token-real",
+          "OPS_API_TOKEN": "ops-token-real", "PAYLETTER_CLIENT_ID": "myshop",
+          "PAYLETTER_SEARCH_KEY": "c2VhcmNo"}, "PAYLETTER_PAYMENT_KEY"),
+        ({"PAYLETTER_ENV": "live", "SHOP_API_TOKEN": "shop-token-real",
+          "OPS_API_TOKEN": "ops-token-real", "PAYLETTER_PAYMENT_KEY": "cGF5",
+          "PAYLETTER_SEARCH_KEY": "c2VhcmNo"}, "PAYLETTER_CLIENT_ID"),
+        ({"PAYLETTER_ENV": "test", "SHOP_API_TOKEN": "shop-token-real",
+          "OPS_API_TOKEN": "ops-token-real", "SHOP_WEBHOOK_URL": "https://shop.example/hook",
+          "SHOP_WEBHOOK_SECRET": "<your secret>"}, "SHOP_WEBHOOK_SECRET"),
+    ],
+)
+def test_outside_sim_a_missing_or_placeholder_secret_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], missing: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=missing):
+        load_settings()
+
+
+def test_several_merchant_profiles_are_chosen_by_client_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "PAYLETTER_MERCHANTS",
+        '[{"client_id": "auto_test", "payment_key": "NDBBREM2", "search_key": "QjBCMjZB"}]',
+    )
+    s = load_settings()
+    assert list(s.merchants) == ["pay_test", "auto_test"]
+    assert s.merchants["auto_test"].payment_key.get_secret_value() == "NDBBREM2"
+
+
+def test_malformed_merchant_list_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYLETTER_MERCHANTS", '{"client_id": "x"}')
+    with pytest.raises(ConfigError, match="PAYLETTER_MERCHANTS"):
+        load_settings()
+
+
+def test_bad_address_list_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        load_settings()
+
+
+def test_empty_trusted_proxies_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+    assert load_settings().trusted_proxy_networks == ()
+
+
+def test_test_env_on_an_odd_port_warns_but_starts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, value in {"PAYLETTER_ENV": "test", "SHOP_API_TOKEN": "shop-token-real",
+                        "OPS_API_TOKEN": "ops-token-real",
+                        "PUBLIC_BASE_URL": "https://pay.example.com:8443"}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING):
+        load_settings()
+    assert "ports 80 and 443" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://pay.example.com")
+    with caplog.at_level(logging.WARNING):
+        load_settings()
+    assert "ports 80 and 443" not in caplog.text
+
+
+def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_API_TOKEN", "very-secret-shop-token")
+    monkeypatch.setenv("PAYLETTER_PAYMENT_KEY", "very-secret-payment-key")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "very-secret" not in repr(s)
+    assert "very-secret" not in repr(s.primary_merchant)
