@@ -43,8 +43,8 @@ PUBLIC_TEST_MERCHANT = {
     "search_key": "MUI3MjM0RUExQTgyRDA1ODZGRDUyOEM4OTY2QTVCN0Y=",
 }
 # Tokens that work out of the box in sim only (printed by `make run`).
-SIM_SHOP_TOKEN = "sim-shop-token"
-SIM_OPS_TOKEN = "sim-ops-token"
+SIM_SHOP_TOKEN = "sim-shop-token"  # noqa: S105  (public demo value, sim only)
+SIM_OPS_TOKEN = "sim-ops-token"  # noqa: S105
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "todo", "replace-me"}
 

@@ -9,8 +9,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.db import Base, create_engine
 from app import models  # noqa: F401  (registers the tables)
+from app.db import Base, create_engine
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

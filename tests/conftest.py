@@ -40,44 +40,58 @@ def postgres() -> Iterator[PostgresServer | None]:
         server.close()
 
 
+def _postgres_url(server: PostgresServer | None) -> str:
+    if server is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no PostgreSQL: set TEST_DATABASE_URL or install "
+                        "PostgreSQL's server binaries")
+        pytest.skip("no PostgreSQL available (set TEST_DATABASE_URL to run these)")
+    url = server.create_database("gateway_test")
+    run_migrations(url)
+    return url
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> str:
     """A migrated database of each backend, shared by the tests of one session."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'gateway.db'}"
-    else:
-        server: PostgresServer | None = request.getfixturevalue("postgres")
-        if server is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("CI=true but no PostgreSQL: set TEST_DATABASE_URL or install "
-                            "PostgreSQL's server binaries")
-            pytest.skip("no PostgreSQL available (set TEST_DATABASE_URL to run these)")
-        url = server.create_database("gateway_test")
+    if request.param == "postgresql":
+        return _postgres_url(request.getfixturevalue("postgres"))
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'gateway.db'}"
     run_migrations(url)
-    yield url
+    return url
 
 
-@pytest.fixture
-def backend(database_url: str) -> str:
-    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PostgresServer | None) -> str:
+    """A migrated PostgreSQL database of its own, for outage and multi-process tests."""
+    return _postgres_url(postgres)
 
 
-@pytest.fixture
-def postgres_only(backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL-only: row locks and real concurrency (runs on the PG leg)")
+@asynccontextmanager
+async def emptied_after(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url`; every table is emptied when the test is done."""
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        async with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+        await engine.dispose()
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    async with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            await conn.execute(table.delete())
-    await engine.dispose()
+    async with emptied_after(database_url) as engine:
+        yield engine
+
+
+@pytest.fixture
+async def pg_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    async with emptied_after(postgres_url) as engine:
+        yield engine
 
 
 @pytest.fixture

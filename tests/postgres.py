@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -56,14 +57,13 @@ class PostgresServer:
 
     def close(self) -> None:
         for name in self.created:
-            try:
-                asyncio.run(_execute(self.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" '
-                                     "WITH (FORCE)"))
-            except (OSError, asyncpg.PostgresError):
-                pass
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                asyncio.run(_execute(self.admin_dsn,
+                                     f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if self.cluster_dir and self.pg_ctl:
-            subprocess.run([*self.runner, self.pg_ctl, "-D", self.cluster_dir, "-m", "immediate", "stop"],
-                           capture_output=True, check=False)
+            subprocess.run(
+                [*self.runner, self.pg_ctl, "-D", self.cluster_dir, "-m", "immediate", "stop"],
+                capture_output=True, check=False)
             shutil.rmtree(os.path.dirname(self.cluster_dir), ignore_errors=True)
 
 

@@ -96,7 +96,8 @@ async def test_bad_order_terms_get_422_naming_the_field_and_change_nothing(
 
 
 async def test_non_json_body_is_a_clear_4xx(shop: httpx.AsyncClient, engine: AsyncEngine) -> None:
-    r = await shop.post("/orders", content=b"{not json", headers={"content-type": "application/json"})
+    r = await shop.post("/orders", content=b"{not json",
+                        headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert await count_orders(engine) == 0
 

@@ -23,7 +23,7 @@ from app.services.payments import UNAVAILABLE, Inbound, Outcome, record
 log = logging.getLogger(__name__)
 
 # Errors that mean "the database is not there right now", not "the request is wrong".
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, TimeoutError)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, TimeoutError)
 
 
 def error_body(error_type: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -7,9 +7,9 @@ answer. Verifying and applying the result is `app.services.payments.receive`.
 from __future__ import annotations
 
 import json
-from html import escape
 import logging
 import time
+from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -96,7 +96,9 @@ def make_inbound(
 
 def callback_answer(code: int, message: str) -> JSONResponse:
     # Payletter reads `code`; the HTTP status is for humans and proxies.
-    status = 200 if code == 0 else (code if 400 <= code < 600 else 400)
+    if code == 0:
+        return JSONResponse({"code": 0, "message": ""})
+    status = code if 400 <= code < 600 else 400
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 

@@ -147,7 +147,8 @@ async def _replay(keys: IdempotencyRepository, key: str, request_hash: str) -> C
 
 async def _store_order(session: AsyncSession, request: PaymentRequest) -> Order:
     orders = OrderRepository(session)
-    assert request.order_no is not None and request.amount is not None
+    assert request.order_no is not None
+    assert request.amount is not None
     taxfree = request.taxfree_amount or 0
     tax = request.tax_amount
     values: dict[str, Any] = {name: getattr(request, name) for name in _COLUMNS}

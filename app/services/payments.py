@@ -23,7 +23,7 @@ from app.db import utcnow
 from app.gateway import Gateway
 from app.models import Delivery, Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus
-from app.payletter.errors import PayletterError
+from app.payletter.errors import BusinessRuleError, PayletterError
 from app.payletter.methods import METHODS
 from app.payletter.models import parse_payletter_datetime
 from app.payletter.payhash import verify_payhash
@@ -189,7 +189,6 @@ async def receive(session: AsyncSession, gateway: Gateway, inbound: Inbound) -> 
             result = parse_result(inbound.kind, inbound.fields)
         except MalformedResult as exc:
             outcome = Outcome("rejected", "malformed", MALFORMED, f"malformed result: {exc}")
-            result = None
         else:
             outcome = await _handle_result(session, gateway, inbound, result)
     await record(session, inbound, outcome)
@@ -213,11 +212,13 @@ async def _handle_result(
     if not result.success:
         return await _apply_failure(session, orders, result)
 
+    verification = "payhash_ok"
     if result.payhash is None:
         # Nothing in the body proves it; ask Payletter before believing it.
-        verification = await _confirm_with_payletter(session, gateway, orders, result)
-        if isinstance(verification, Outcome):
-            return verification
+        confirmed = await _confirm_with_payletter(session, gateway, orders, result)
+        if isinstance(confirmed, Outcome):
+            return confirmed
+        verification = confirmed
     order = await orders.lock_by_order_no(result.order_no)
     if order is None:
         return _unknown_order(gateway, result)
@@ -229,7 +230,6 @@ async def _handle_result(
         if not ok:
             return Outcome("rejected", "payhash_bad", UNVERIFIED,
                            "payhash does not verify; result refused", order)
-        verification = "payhash_ok"
     return await _apply_success(session, orders, order, result, verification)
 
 
@@ -258,26 +258,32 @@ async def _confirm_with_payletter(
     order = await orders.get_by_order_no(result.order_no)
     if order is None:
         return _unknown_order(gateway, result)
-    client_id, order_no = order.client_id, order.order_no
+    client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
     # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
     await session.rollback()
     try:
         status = await gateway.payletter.payment_status(client_id, order_no)
+    except BusinessRuleError as exc:  # Payletter says no such payment
+        return Outcome("rejected", "status_unconfirmed", UNVERIFIED,
+                       f"Payletter does not confirm this result: {exc.message}",
+                       await orders.get_by_order_no(order_no))
     except PayletterError as exc:
         log.warning("payments/status failed for %s: %s", order_no, exc)
         return Outcome("error", "status_unconfirmed", UNAVAILABLE,
-                       "could not confirm the result with Payletter; please redeliver")
-    required = {3, 4, 5} if result.is_account_issuance else _paid_status_codes(order)
+                       "could not confirm the result with Payletter; please redeliver",
+                       await orders.get_by_order_no(order_no))
+    required = {3, 4, 5} if result.is_account_issuance else _paid_status_codes(pgcode)
     if status.tid != result.tid or status.status_code not in required:
         return Outcome(
             "rejected", "status_unconfirmed", UNVERIFIED,
-            f"Payletter does not confirm this result (status_code={status.status_code})")
+            f"Payletter does not confirm this result (status_code={status.status_code})",
+            await orders.get_by_order_no(order_no))
     return "status_confirmed"
 
 
-def _paid_status_codes(order: Order) -> frozenset[int]:
+def _paid_status_codes(pgcode: str) -> frozenset[int]:
     # A virtual account is "approved" once issued; only "done" means the money arrived.
-    return frozenset({5}) if order.pgcode == "virtualaccount" else _STATUS_PAID
+    return frozenset({5}) if pgcode == "virtualaccount" else _STATUS_PAID
 
 
 def _unknown_order(gateway: Gateway, result: PaymentResult) -> Outcome:
@@ -351,8 +357,8 @@ def _copy_result(order: Order, result: PaymentResult, *, paid: bool) -> None:
     order.paid_pgcode = result.pgcode
     order.pay_info = _str_or_none(extra.get("pay_info"))
     order.card_info = _str_or_none(extra.get("card_info"))
-    install = extra.get("install_month")
-    order.install_month = int(install) if str(install or "").isdigit() else None
+    install = str(extra.get("install_month") or "")
+    order.install_month = int(install) if install.isdigit() and len(install) <= 3 else None
     order.transaction_date = _payletter_time(extra.get("transaction_date"))
     details = dict(order.payment_details or {})
     if any(k in extra for k in _VA_FIELDS):
@@ -418,7 +424,8 @@ def _claimed(inbound: Inbound, name: str) -> str | None:
         value = inbound.link_order_no
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    return str(value)[:64]
+    # Unverified text: keep it searchable but harmless (PostgreSQL refuses NUL, logs hate CR).
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value)[:64])
 
 
 def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:

@@ -56,7 +56,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "status IN ('created', 'pending', 'awaiting_deposit', 'paid', 'failed', 'abandoned', 'partially_cancelled', 'cancelled', 'needs_review')",
+            "status IN ('created', 'pending', 'awaiting_deposit', 'paid', 'failed', "
+            "'abandoned', 'partially_cancelled', 'cancelled', 'needs_review')",
             name=op.f("ck_orders_status_valid"),
         ),
         sa.CheckConstraint(
