@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import health, orders, payletter
+from app.api import demo, health, orders, payletter
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway
@@ -24,10 +24,10 @@ def create_app(
     settings: Settings | None = None, payletter_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     """Build the app. Tests pass settings and a transport that stands in for Payletter."""
+    config = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        config = settings or load_settings()
         engine = create_engine(config.database_url)
         http = httpx.AsyncClient(
             transport=payletter_transport,
@@ -54,6 +54,8 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(payletter.router)
     app.include_router(health.router)
+    if config.payletter_env == "sim":
+        app.include_router(demo.router)
     return app
 
 

@@ -187,7 +187,8 @@ async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDe
 
 
 @router.get("/result", response_class=HTMLResponse)
-async def result_page(request: Request, session: SessionDep) -> HTMLResponse:
+async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
+                      ) -> HTMLResponse:
     """A plain page for the buyer when the shop has no result page of its own."""
     order_no = request.query_params.get("order_no", "")[:64]
     order = await OrderRepository(session).get_by_order_no(order_no) if order_no else None
@@ -199,6 +200,8 @@ async def result_page(request: Request, session: SessionDep) -> HTMLResponse:
             f"<p>Status: <strong id='order-status'>{escape(order.status)}</strong></p>"
             f"<p>{escape(order.product_name)}: {order.amount:,} won</p>"
         )
+    if gateway.settings.payletter_env == "sim":
+        rows += "<p><a href='/demo' id='back'>Back to the demo shop</a></p>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Payment result</title></head>"
         f"<body><h1>Payment result</h1>{rows}</body></html>"

@@ -379,7 +379,7 @@ class PayletterClient:
             )
         else:
             logger.warning(
-                "payletter %s %s failed: %s elapsed_ms=%.0f attempt=%d",
+                "payletter %s %s status=0 error=%s elapsed_ms=%.0f attempt=%d",
                 endpoint.method,
                 endpoint.path,
                 type(exc).__name__,

@@ -127,7 +127,12 @@ def build_request(model_cls: type[RequestT], /, **fields: Any) -> RequestT:
 
 def revalidate(request: RequestT, **changes: Any) -> RequestT:
     """Re-run every rule (after ``changes``): catches model_construct() and model_copy()."""
-    data = {name: getattr(request, name) for name in type(request).model_fields}
+    missing = object()  # model_construct() may have left a required field unset
+    data = {
+        name: value
+        for name in type(request).model_fields
+        if (value := getattr(request, name, missing)) is not missing
+    }
     data.update(changes)
     return build_request(type(request), **data)
 
@@ -184,11 +189,11 @@ def _check_product_name(value: str) -> str:
 
 def _check_yyyymmdd(value: str) -> str:
     try:
+        if value != value.strip():
+            raise ValueError("surrounding spaces")
         parse_payletter_date(value)
     except ValueError:
         raise _rule_error("expire_date", "must be a valid date as YYYYMMDD") from None
-    if value != value.strip():
-        raise _rule_error("expire_date", "must be a valid date as YYYYMMDD")
     return value
 
 
