@@ -33,7 +33,7 @@ serve: migrate
 	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-proxy-headers
 
 run: migrate
-	$(MAKE) serve
+	$(BIN)/python -m scripts.run_demo --host $(HOST) --port $(PORT) --sim-port $(SIM_PORT)
 
 lint: setup
 	$(BIN)/ruff check .

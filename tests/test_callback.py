@@ -278,3 +278,16 @@ async def test_a_failed_commit_is_never_acknowledged_and_the_redelivery_applies(
     again = await payletter_peer.post("/payletter/callback", json=body)
     assert again.json() == ACK
     assert (await order_state(shop, order["order_no"]))["status"] == "paid"
+
+
+async def test_the_vendor_example_byte_for_byte_verifies_with_the_public_test_key(
+    shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient
+) -> None:
+    """The sample on Payletter's page, its own payhash untouched, against a matching order."""
+    from tests.payletter_vectors import VENDOR_CALLBACK_EXAMPLE
+
+    await create_order(shop, order_no="1234567890", pgcode="mobile", amount=1000,
+                       taxfree_amount=100, tax_amount=20, user_id="test_user_id")
+    r = await payletter_peer.post("/payletter/callback", json=VENDOR_CALLBACK_EXAMPLE)
+    assert r.json() == ACK
+    assert (await order_state(shop, "1234567890"))["status"] == "paid"
