@@ -44,7 +44,10 @@ typecheck: setup
 pytest: setup
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+browser-deps:
+	@bash scripts/ensure-browser.sh
+
+test: browser-deps lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

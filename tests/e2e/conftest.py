@@ -1,0 +1,122 @@
+"""End-to-end fixtures: the service and the simulator as real processes over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e.processes import SHOP_TOKEN, Process, start_service, start_simulator
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def log_dir() -> Path:
+    path = ARTIFACTS / "e2e-logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def simulator_process(log_dir: Path) -> Iterator[Process]:
+    process = start_simulator(log_dir)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def service_process(
+    database_url: str, simulator_process: Process, log_dir: Path
+) -> Iterator[Process]:
+    name = "service-sqlite" if database_url.startswith("sqlite") else "service-postgresql"
+    process = start_service(log_dir, database_url=database_url,
+                            simulator_url=simulator_process.url, name=name)
+    yield process
+    process.stop()
+
+
+@dataclass
+class Stack:
+    service: Process
+    simulator: Process
+    shop: httpx.AsyncClient
+    sim: httpx.AsyncClient
+    browser: httpx.AsyncClient
+
+    async def create_order(self, **overrides: Any) -> dict[str, Any]:
+        from tests.factories import order_body
+
+        r = await self.shop.post("/orders", json=order_body(**overrides))
+        assert r.status_code == 201, r.text
+        order: dict[str, Any] = r.json()
+        return order
+
+    async def order(self, order_no: str) -> dict[str, Any]:
+        r = await self.shop.get(f"/orders/{order_no}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def window_action(self, token: str, action: str) -> dict[str, Any]:
+        r = await self.sim.post(f"/_sim/payments/{token}/{action}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def browser_return(self, result: dict[str, Any]) -> dict[str, str]:
+        """POST the window's result to return_url as the browser does; the redirect's query."""
+        r = await self.browser.post(result["return_url"], data=result["return_fields"])
+        assert r.status_code == 303, r.text
+        return redirect_query(r)
+
+    async def callbacks(self, order_no: str) -> list[dict[str, Any]]:
+        attempts: list[dict[str, Any]] = (
+            await self.sim.get("/_sim/callbacks", params={"order_no": order_no})).json()
+        return attempts
+
+    async def wait_attempts(self, order_no: str, timeout: float = 15.0
+                            ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while not (attempts := await self.callbacks(order_no)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no callback attempt for {order_no}")
+            await asyncio.sleep(0.05)
+        return attempts
+
+    async def wait_acknowledged(self, order_no: str, count: int = 1,
+                                timeout: float = 15.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            attempts = await self.callbacks(order_no)
+            if sum(a["outcome"] == "acknowledged" for a in attempts) >= count:
+                return attempts
+            if time.monotonic() > deadline:
+                raise AssertionError(f"callbacks not acknowledged: {attempts}")
+            await asyncio.sleep(0.05)
+
+
+def redirect_query(response: httpx.Response) -> dict[str, str]:
+    location = response.headers["location"]
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+@pytest.fixture
+async def stack(
+    service_process: Process, simulator_process: Process, engine: Any
+) -> AsyncIterator[Stack]:
+    async with (
+        httpx.AsyncClient(base_url=service_process.url,
+                          headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
+        httpx.AsyncClient(base_url=simulator_process.url) as sim,
+        httpx.AsyncClient() as browser,
+    ):
+        assert (await sim.post("/_sim/reset")).status_code == 200
+        yield Stack(service_process, simulator_process, shop, sim, browser)

@@ -1,0 +1,112 @@
+"""A person's demo purchase in headless Chromium: shop page → payment window → result page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, Stack
+from tests.e2e.processes import SHOP_TOKEN, Process, start_service
+from tests.postgres import run_migrations
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def driver() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but chromium/chromedriver are missing (scripts/ensure-browser.sh)")
+        pytest.skip("chromium and chromedriver are not installed (scripts/ensure-browser.sh)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gateway-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1000,800",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(30)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot(driver: object, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    return path
+
+
+@pytest.fixture
+async def demo_stack(
+    simulator_process: Process, log_dir: Path, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """The service as `make run` starts it: PAYLETTER_ENV=sim on a fresh SQLite file."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    await asyncio.to_thread(run_migrations, url)  # alembic runs its own event loop
+    service = start_service(log_dir, database_url=url, simulator_url=simulator_process.url,
+                            name="service-demo")
+    try:
+        async with (
+            httpx.AsyncClient(base_url=service.url,
+                              headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
+            httpx.AsyncClient(base_url=simulator_process.url) as sim,
+            httpx.AsyncClient() as browser,
+        ):
+            yield Stack(service, simulator_process, shop, sim, browser)
+    finally:
+        service.stop()
+
+
+async def test_the_demo_purchase_ends_on_a_result_page_showing_paid(
+    demo_stack: Stack, driver: object
+) -> None:
+    stack = demo_stack
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    d = driver
+    wait = WebDriverWait(d, 20)  # type: ignore[arg-type]
+    d.get(f"{stack.service.url}/demo")  # type: ignore[attr-defined]
+    amount = d.find_element(By.ID, "amount")  # type: ignore[attr-defined]
+    amount.clear()
+    amount.send_keys("12300")
+    Select(d.find_element(By.ID, "pgcode")).select_by_value("creditcard")  # type: ignore[attr-defined]
+    d.find_element(By.ID, "pay").click()  # type: ignore[attr-defined]
+
+    approve = wait.until(ec.element_to_be_clickable((By.ID, "approve")))
+    assert stack.simulator.url in d.current_url  # type: ignore[attr-defined]
+    screenshot(d, "demo-payment-window.png")
+    approve.click()
+
+    status = wait.until(ec.presence_of_element_located((By.ID, "order-status")))
+    wait.until(lambda _: status.text == "paid")
+    order_no = d.find_element(By.ID, "order-no").text  # type: ignore[attr-defined]
+    shot = screenshot(d, "demo-result-paid.png")
+    assert shot.stat().st_size > 0
+
+    stored = await stack.order(order_no)
+    assert stored["status"] == "paid"
+    assert stored["amount"] == 12300
+    await stack.wait_acknowledged(order_no)
+    assert {x["kind"] for x in (await stack.order(order_no))["deliveries"]} == {
+        "return", "callback"}
