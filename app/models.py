@@ -144,5 +144,7 @@ class IdempotencyKey(Base):
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # While unfinished, the request holding the key owns it until then.
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

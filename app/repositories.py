@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,9 @@ def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def get_by_id(self, order_id: int) -> Order | None:
+        return await self.session.get(Order, order_id)
 
     async def get_by_order_no(self, order_no: str) -> Order | None:
         return await self.session.scalar(select(Order).where(Order.order_no == order_no))
@@ -102,11 +106,14 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, scope: str, key: str, request_hash: str) -> IdempotencyKey | None:
-        """Take the key for this request; None if someone already holds it."""
+    async def claim(
+        self, scope: str, key: str, request_hash: str, locked_until: datetime
+    ) -> IdempotencyKey | None:
+        """Take the key for this request; None if it already exists."""
         stmt = (
             _insert_for(self.session, IdempotencyKey)
-            .values(scope=scope, key=key, request_hash=request_hash, created_at=utcnow())
+            .values(scope=scope, key=key, request_hash=request_hash, created_at=utcnow(),
+                    locked_until=locked_until)
             .on_conflict_do_nothing(index_elements=["scope", "key"])
             .returning(IdempotencyKey)
         )
@@ -118,6 +125,17 @@ class IdempotencyRepository:
         )
         return await self.session.scalar(stmt)
 
-    async def release(self, row_id: int) -> None:
-        """Forget a key whose request ended in a retryable failure, so a retry runs again."""
-        await self.session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row_id))
+    async def take_over(self, row_id: int, locked_until: datetime) -> IdempotencyKey | None:
+        """Take an unfinished key whose holder's lease ran out (it failed or crashed)."""
+        stmt = (
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.id == row_id,
+                IdempotencyKey.response_status.is_(None),
+                IdempotencyKey.locked_until < utcnow(),
+            )
+            .values(locked_until=locked_until)
+            .returning(IdempotencyKey)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).first()

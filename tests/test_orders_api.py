@@ -181,6 +181,47 @@ async def test_a_payletter_timeout_is_a_504_and_the_same_request_resumes_the_ord
     assert await count_orders(engine) == 1
 
 
+async def test_a_retry_after_a_timeout_continues_the_same_generated_order(
+    shop: httpx.AsyncClient, engine: AsyncEngine, fake_payletter: FakePayletter
+) -> None:
+    fake_payletter.failures["v1.0/payments/request"] = httpx.ReadTimeout("slow")
+    body = order_body(order_no=None)
+    first = await shop.post("/orders", json=body, headers={"Idempotency-Key": "gen-1"})
+    assert first.status_code == 504
+    order_no = first.json()["error"]["order_no"]
+    del fake_payletter.failures["v1.0/payments/request"]
+    retry = await shop.post("/orders", json=body, headers={"Idempotency-Key": "gen-1"})
+    assert retry.status_code == 201
+    assert retry.json()["order_no"] == order_no
+    assert await count_orders(engine) == 1
+
+
+async def test_a_key_held_by_a_crashed_request_is_taken_over_after_its_lease(
+    shop: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    body = order_body(order_no=None)
+    first = await shop.post("/orders", json=body, headers={"Idempotency-Key": "crash-1"})
+    order_no = first.json()["order_no"]
+    async with engine.begin() as conn:  # as if the holder died before finishing
+        await conn.execute(text("UPDATE idempotency_keys SET response_status = NULL, "
+                                "response_body = NULL, locked_until = :t"),
+                           {"t": datetime.now(UTC) + timedelta(minutes=1)})
+        await conn.execute(text("UPDATE orders SET status = 'created'"))
+    busy = await shop.post("/orders", json=body, headers={"Idempotency-Key": "crash-1"})
+    assert busy.status_code == 409
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE idempotency_keys SET locked_until = :t"),
+                           {"t": datetime.now(UTC) - timedelta(seconds=1)})
+    taken = await shop.post("/orders", json=body, headers={"Idempotency-Key": "crash-1"})
+    assert taken.status_code == 201
+    assert taken.json()["order_no"] == order_no
+    assert await count_orders(engine) == 1
+
+
 async def test_no_token_is_401_and_a_wrong_token_is_403(gateway_app: Any) -> None:
     from tests.conftest import client_for
 

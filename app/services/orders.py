@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,14 +107,17 @@ def build_payment_request(gateway: Gateway, body: OrderCreate, order_no: str) ->
 async def create_order(
     session: AsyncSession, gateway: Gateway, body: OrderCreate, idempotency_key: str | None
 ) -> CreateResult:
-    order_no = body.order_no or new_order_no()
-    request = build_payment_request(gateway, body, order_no)
-    keys = IdempotencyRepository(session)
+    request = build_payment_request(gateway, body, body.order_no or new_order_no())
     claim: IdempotencyKey | None = None
     if idempotency_key:
-        claim = await keys.claim(IDEMPOTENCY_SCOPE, idempotency_key, fingerprint(body))
-        if claim is None:
-            return await _replay(keys, idempotency_key, fingerprint(body))
+        claim, replay = await _claim_key(session, gateway, idempotency_key, fingerprint(body))
+        if replay is not None:
+            return replay
+        if claim is not None and claim.order_id is not None and body.order_no is None:
+            # A retry after a failed Payletter call: continue the order it created.
+            resumed = await OrderRepository(session).get_by_id(claim.order_id)
+            if resumed is not None:
+                request = build_payment_request(gateway, body, resumed.order_no)
 
     order = await _store_order(session, request)
     if claim is not None:
@@ -127,22 +130,35 @@ async def create_order(
         if result.status_code < 500:
             claim.response_status, claim.response_body = result.status_code, result.body
             claim.completed_at = utcnow()
-        else:  # retryable: let the same key run again
-            await keys.release(claim.id)
+        else:  # retryable: free the key now so the same request can run again
+            claim.locked_until = utcnow()
     await session.flush()
     return result
 
 
-async def _replay(keys: IdempotencyRepository, key: str, request_hash: str) -> CreateResult:
+async def _claim_key(
+    session: AsyncSession, gateway: Gateway, key: str, request_hash: str
+) -> tuple[IdempotencyKey | None, CreateResult | None]:
+    """Own the key for this request, or say what to answer instead."""
+    keys = IdempotencyRepository(session)
+    # Long enough to cover one Payletter call; a holder that crashed frees it after this.
+    lease = timedelta(seconds=2 * gateway.settings.payletter_timeout_seconds + 5)
+    claim = await keys.claim(IDEMPOTENCY_SCOPE, key, request_hash, utcnow() + lease)
+    if claim is not None:
+        return claim, None
     existing = await keys.get(IDEMPOTENCY_SCOPE, key)
-    if existing is None:  # released between our insert and this read: ask to retry
-        raise Conflict("a request with this Idempotency-Key just finished; retry it")
+    if existing is None:  # deleted under us; vanishingly rare
+        raise Conflict("a request with this Idempotency-Key just changed; retry it")
     if existing.request_hash != request_hash:
         raise InvalidRequest("Idempotency-Key was already used with a different request body",
                              field="Idempotency-Key")
-    if existing.response_status is None or existing.response_body is None:
+    if existing.response_status is not None and existing.response_body is not None:
+        replay = CreateResult(existing.response_status, existing.response_body, replayed=True)
+        return None, replay
+    taken = await keys.take_over(existing.id, utcnow() + lease)
+    if taken is None:
         raise Conflict("a request with this Idempotency-Key is still in progress; retry later")
-    return CreateResult(existing.response_status, existing.response_body, replayed=True)
+    return taken, None
 
 
 async def _store_order(session: AsyncSession, request: PaymentRequest) -> Order:
