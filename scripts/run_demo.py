@@ -32,7 +32,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
     sys.exit(f"{name} did not answer {url} within 30 s")
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -61,7 +67,8 @@ def main() -> None:
         token = env.get("SHOP_API_TOKEN") or "sim-shop-token"
         ops = env.get("OPS_API_TOKEN") or "sim-ops-token"
         print(f"""
-  Payletter gateway demo is running (SQLite at var/gateway.db, no real money).
+  Payletter gateway demo is running (no real money moves).
+    Database: {env.get("DATABASE_URL", "sqlite+aiosqlite:///./var/gateway.db")}
 
     Demo shop:           {service_url}/demo        <- open this and pay for an order
     Payletter simulator: {sim_url}/_sim/payments
@@ -78,7 +85,7 @@ def main() -> None:
     finally:
         for proc in (service, simulator):
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.terminate()  # uvicorn shuts down gracefully on SIGTERM
         for proc in (service, simulator):
             try:
                 proc.wait(timeout=10)

@@ -6,16 +6,20 @@ the shop token's authority) and sends the browser to the payment window.
 
 from __future__ import annotations
 
+import asyncio
 from html import escape
 from typing import Annotated
 from urllib.parse import quote
 
+import httpx
 from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import GatewayDep, SessionDep
 from app.errors import AppError
+from app.models import Order
 from app.payletter.methods import METHODS
+from app.repositories import OrderRepository
 from app.schemas import OrderCreate
 from app.services.orders import create_order
 
@@ -80,3 +84,33 @@ async def demo_checkout(
         message = str(result.body.get("error", {}).get("message", "could not open the payment"))
         return RedirectResponse(f"/demo?error={quote(message)}", status_code=303)
     return RedirectResponse(str(result.body["online_url"]), status_code=303)
+
+
+def demo_extras(order: Order | None) -> str:
+    """What the result page adds in sim: a deposit button for virtual accounts, a way back."""
+    extra = ""
+    if order is not None and order.status == "awaiting_deposit":
+        extra = (f"<form method='post' action='/demo/orders/{quote(order.order_no)}/deposit'>"
+                 "<button type='submit' id='deposit'>Simulate the buyer's deposit</button>"
+                 "</form>")
+    return extra + "<p><a href='/demo' id='back'>Back to the demo shop</a></p>"
+
+
+@router.post("/orders/{order_no}/deposit")
+async def demo_deposit(order_no: str, session: SessionDep, gateway: GatewayDep
+                       ) -> RedirectResponse:
+    """Ask the simulator to deposit into the order's virtual account, then show the result."""
+    order = await OrderRepository(session).get_by_order_no(order_no)
+    if order is None or order.tid is None:
+        return RedirectResponse("/demo?error=no+such+virtual+account", status_code=303)
+    async with httpx.AsyncClient(base_url=gateway.settings.api_base_url, timeout=5) as sim:
+        await sim.post(f"_sim/virtualaccount/{quote(order.tid)}/deposit")
+    # The simulator's callback arrives on its own; give it a moment so the page shows it.
+    for _ in range(30):
+        current = await OrderRepository(session).get_by_order_no(order_no)
+        waiting = current is not None and current.status == "awaiting_deposit"
+        await session.rollback()  # never sleep inside a transaction (SQLite: the write lock)
+        if not waiting:
+            break
+        await asyncio.sleep(0.1)
+    return RedirectResponse(f"/payletter/result?order_no={quote(order_no)}", status_code=303)

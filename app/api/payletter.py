@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from app.api.demo import demo_extras
 from app.api.deps import GatewayDep, SessionDep
 from app.errors import PayloadTooLarge
 from app.gateway import Gateway
@@ -201,7 +202,7 @@ async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
             f"<p>{escape(order.product_name)}: {order.amount:,} won</p>"
         )
     if gateway.settings.payletter_env == "sim":
-        rows += "<p><a href='/demo' id='back'>Back to the demo shop</a></p>"
+        rows += demo_extras(order)
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Payment result</title></head>"
         f"<body><h1>Payment result</h1>{rows}</body></html>"

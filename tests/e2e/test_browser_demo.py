@@ -110,3 +110,26 @@ async def test_the_demo_purchase_ends_on_a_result_page_showing_paid(
     await stack.wait_acknowledged(order_no)
     assert {x["kind"] for x in (await stack.order(order_no))["deliveries"]} == {
         "return", "callback"}
+
+
+async def test_a_virtual_account_demo_purchase_is_paid_after_the_simulated_deposit(
+    demo_stack: Stack, driver: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    d = driver
+    wait = WebDriverWait(d, 20)  # type: ignore[arg-type]
+    d.get(f"{demo_stack.service.url}/demo")  # type: ignore[attr-defined]
+    Select(d.find_element(By.ID, "pgcode")).select_by_value("virtualaccount")  # type: ignore[attr-defined]
+    d.find_element(By.ID, "pay").click()  # type: ignore[attr-defined]
+    wait.until(ec.element_to_be_clickable((By.ID, "approve"))).click()
+    status = wait.until(ec.presence_of_element_located((By.ID, "order-status")))
+    assert status.text == "awaiting_deposit"
+    d.find_element(By.ID, "deposit").click()  # type: ignore[attr-defined]
+    wait.until(ec.staleness_of(status))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "order-status"), "paid"))
+    screenshot(d, "demo-virtual-account-paid.png")
+    order_no = d.find_element(By.ID, "order-no").text  # type: ignore[attr-defined]
+    assert (await demo_stack.order(order_no))["status"] == "paid"
