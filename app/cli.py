@@ -1,11 +1,20 @@
-"""Operator commands: `payletter-gateway serve | migrate | check-config`."""
+"""Operator commands: `payletter-gateway serve | migrate | check-config | webhooks ...`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +49,62 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_with_database(work: Callable[[Settings, async_sessionmaker[AsyncSession]],
+                                      Awaitable[int]]) -> int:
+    from app.db import create_engine, create_sessionmaker
+    from app.settings import load_settings
+
+    async def run() -> int:
+        settings = load_settings()
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(settings, create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def webhooks_dispatch(args: argparse.Namespace) -> int:
+    import httpx
+
+    from app.services.dispatcher import DispatchConfig, Dispatcher
+
+    async def work(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+        config = DispatchConfig.from_settings(settings)
+        if config is None:
+            print("SHOP_WEBHOOK_URL and SHOP_WEBHOOK_SECRET are not set", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)  # finish the batch in flight, then stop
+        async with httpx.AsyncClient() as http:
+            dispatcher = Dispatcher(sessionmaker, http, config)
+            if args.once:
+                sent = await dispatcher.run_once()
+                print(f"sent {sent} event(s)")
+            else:
+                await dispatcher.run_forever(stop)
+        return 0
+
+    return _run_with_database(work)
+
+
+def webhooks_replay(args: argparse.Namespace) -> int:
+    from app.db import utcnow
+    from app.repositories import OutboxRepository
+
+    async def work(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+        async with sessionmaker() as session, session.begin():
+            count = await OutboxRepository(session).replay(event_id=args.event_id,
+                                                           now=utcnow())
+        print(f"replayed {count} event(s)")
+        return 0 if count or args.event_id is None else 1
+
+    return _run_with_database(work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payletter-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(func=migrate)
     check = commands.add_parser("check-config", help="load the settings and report problems")
     check.set_defaults(func=check_config)
+    hooks = commands.add_parser("webhooks", help="the outbox of shop webhooks")
+    hook_commands = hooks.add_subparsers(dest="webhooks_command", required=True)
+    dispatch = hook_commands.add_parser("dispatch", help="deliver pending events (a worker)")
+    dispatch.add_argument("--once", action="store_true", help="one batch, then exit")
+    dispatch.set_defaults(func=webhooks_dispatch)
+    replay = hook_commands.add_parser("replay", help="send one event again")
+    replay.add_argument("event_id")
+    replay.set_defaults(func=webhooks_replay)
+    replay_dead = hook_commands.add_parser("replay-dead", help="send every dead event again")
+    replay_dead.set_defaults(func=webhooks_replay, event_id=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result: int = args.func(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,21 +10,24 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import demo, health, orders, payletter
+from app.api import demo, health, orders, payletter, webhooks
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway
 from app.metrics import observe_payletter_call
 from app.payletter.client import PayletterClient
+from app.services.dispatcher import DispatchConfig, Dispatcher
 from app.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None, payletter_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    payletter_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass settings and a transport that stands in for Payletter."""
+    """Build the app. Tests pass settings and transports standing in for Payletter/the shop."""
     config = settings or load_settings()
 
     @asynccontextmanager
@@ -41,11 +45,22 @@ def create_app(
             timeout=config.payletter_timeout_seconds,
             on_response=observe_payletter_call,
         )
-        app.state.gateway = Gateway(config, engine, create_sessionmaker(engine), client)
+        sessionmaker = create_sessionmaker(engine)
+        app.state.gateway = Gateway(config, engine, sessionmaker, client)
+        dispatch = DispatchConfig.from_settings(config)
+        stop, dispatcher_task = asyncio.Event(), None
+        hooks_http = httpx.AsyncClient(transport=webhook_transport)
+        if dispatch is not None and config.webhook_dispatcher:
+            dispatcher = Dispatcher(sessionmaker, hooks_http, dispatch)
+            dispatcher_task = asyncio.create_task(dispatcher.run_forever(stop))
         log.info("gateway ready: env=%s payletter=%s", config.payletter_env, config.api_base_url)
         try:
             yield
         finally:
+            if dispatcher_task is not None:
+                stop.set()  # the batch in flight finishes; nothing is cut off mid-send
+                await dispatcher_task
+            await hooks_http.aclose()
             await http.aclose()
             await engine.dispose()
 
@@ -53,6 +68,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(orders.router)
     app.include_router(payletter.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     if config.payletter_env == "sim":
         app.include_router(demo.router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -36,3 +36,20 @@ PAYLETTER_CALLS = Histogram(
 
 def observe_payletter_call(endpoint: str, status: int, seconds: float) -> None:
     PAYLETTER_CALLS.labels(endpoint=endpoint, status=str(status)).observe(seconds)
+
+WEBHOOK_DELIVERIES = Counter(
+    "gateway_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, failed = will retry, dead).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_PENDING = Gauge(
+    "gateway_webhook_events_pending",
+    "Outbox events not yet delivered.",
+    registry=REGISTRY,
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "gateway_webhook_oldest_pending_seconds",
+    "Age of the oldest undelivered outbox event.",
+    registry=REGISTRY,
+)

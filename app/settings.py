@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.payletter.models import MerchantCredentials
+from app.webhooks import secret_key
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,15 @@ class Settings(BaseSettings):
     ops_api_token: SecretStr | None = None
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
+    # Webhook delivery (the outbox dispatcher).
+    webhook_dispatcher: bool = True  # run the dispatcher inside the service process
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_batch_size: int = Field(default=50, ge=1, le=1000)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # Where the buyer lands after the payment window; order_no and outcome are appended.
     shop_result_url: str | None = None
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
@@ -211,9 +221,20 @@ class Settings(BaseSettings):
             )
         return warnings
 
+    @cached_property
+    def webhook_secret(self) -> str | None:
+        return _reveal(self.shop_webhook_secret) or None
+
     def validate_all(self) -> None:
         """Touch every derived value so a bad setting fails at start-up, not on first use."""
         _ = (self.merchants, self.callback_networks, self.trusted_proxy_networks)
+        if self.shop_webhook_url:
+            if not self.webhook_secret:
+                raise ConfigError("SHOP_WEBHOOK_URL is set but SHOP_WEBHOOK_SECRET is not")
+            try:
+                secret_key(self.webhook_secret)
+            except ValueError as exc:
+                raise ConfigError(f"SHOP_WEBHOOK_SECRET: {exc}") from None
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -30,7 +30,7 @@ from app.payletter.payhash import verify_payhash
 from app.repositories import DeliveryRepository, OrderRepository
 from app.security import verify_link
 from app.services.orders import CANCEL_LINK, RETURN_LINK
-from app.services.transitions import transition
+from app.services.transitions import can_move, transition
 
 log = logging.getLogger(__name__)
 
@@ -335,11 +335,11 @@ async def _apply_success(
                        f"result does not match the order ({reason}); held for review", order,
                        moved)
 
-    moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}")
-    if moved is None:
+    if not can_move(order, event):
         return Outcome("ignored", verification, NEEDS_REVIEW,
                        f"order is {order.status}; result kept on record, not applied", order)
     _copy_result(order, result, paid=event is OrderEvent.APPROVED)
+    moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}")
     return Outcome("applied", verification, ACK, "", order, moved)
 
 
@@ -389,9 +389,9 @@ async def _apply_failure(
     order = await orders.lock_by_order_no(result.order_no)
     assert order is not None  # the signed link check found it
     reason = f"declined: code={result.code} {result.message or ''}".strip()
-    moved = await transition(session, order, OrderEvent.DECLINED, reason=reason)
-    if moved is not None:
+    if can_move(order, OrderEvent.DECLINED):
         order.last_error = reason
+        moved = await transition(session, order, OrderEvent.DECLINED, reason=reason)
         return Outcome("applied", "signature_ok", ACK, "", order, moved)
     return Outcome("ignored", "signature_ok", ACK, f"order is {order.status}; kept on record",
                    order)

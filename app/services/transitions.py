@@ -1,4 +1,9 @@
-"""The one place an order changes state: consult the table, write the audit row, flush."""
+"""The one place an order changes state: consult the table, write the audit row and the
+shop's event (same transaction), flush.
+
+Set the order's other fields *before* calling `transition`: the event carries the order as
+it is at that moment.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus, next_status
 from app.repositories import OrderRepository
+from app.services.outbox import record_event
 
 
 async def transition(
@@ -29,5 +35,11 @@ async def transition(
         order, from_status=current.value, event=event.value, reason=reason,
         delivery_id=delivery_id,
     )
+    await session.flush()  # updated_at and ids first: the event shows the order as stored
+    await record_event(session, order)
     await session.flush()
     return row
+
+
+def can_move(order: Order, event: OrderEvent) -> bool:
+    return next_status(OrderStatus(order.status), event) is not None
