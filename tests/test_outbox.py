@@ -223,3 +223,28 @@ async def test_the_service_runs_the_dispatcher_itself(
                 break
             await asyncio.sleep(0.01)
     assert [e["type"] for e in receiver.received] == ["order.paid"]
+
+
+async def test_metrics_count_pending_events_their_age_and_delivery_outcomes(
+    shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    from app.metrics import WEBHOOK_DELIVERIES, WEBHOOK_OLDEST_PENDING, WEBHOOK_PENDING
+
+    order = await create_order(shop)
+    await payletter_peer.post("/payletter/callback", json=callback_body(order))
+    receiver = Receiver(down_for=1)
+    worker = dispatcher(engine, receiver, max_attempts=5)
+    await worker.update_stats()
+    assert WEBHOOK_PENDING._value.get() == 1
+    assert WEBHOOK_OLDEST_PENDING._value.get() >= 0
+    failed = WEBHOOK_DELIVERIES.labels(outcome="failed")._value.get()
+    delivered = WEBHOOK_DELIVERIES.labels(outcome="delivered")._value.get()
+    await worker.run_once()
+    await _wait_past_backoff()
+    await worker.run_once()
+    assert WEBHOOK_DELIVERIES.labels(outcome="failed")._value.get() == failed + 1
+    assert WEBHOOK_DELIVERIES.labels(outcome="delivered")._value.get() == delivered + 1
+    await worker.update_stats()
+    assert WEBHOOK_PENDING._value.get() == 0
+    metrics = (await shop.get("/metrics")).text
+    assert "gateway_webhook_events_pending 0.0" in metrics
