@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -178,3 +179,102 @@ class OutboxEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Refund(Base):
+    """One cancel or partial cancel: requested → done / failed, or unknown until synced.
+
+    At most one refund per order may be in flight (requested or unknown): a partial unique
+    index says so, so two concurrent cancels can never both reach Payletter.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'done', 'failed', 'unknown')",
+                        name="status_valid"),
+        CheckConstraint("kind IN ('full', 'partial')", name="kind_valid"),
+        CheckConstraint("amount > 0 AND taxfree_amount >= 0", name="money"),
+        UniqueConstraint("order_id", "idempotency_key"),
+        Index("uq_refunds_one_in_flight", "order_id", unique=True,
+              sqlite_where=text("status IN ('requested', 'unknown')"),
+              postgresql_where=text("status IN ('requested', 'unknown')")),
+        Index("ix_refunds_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[int] = mapped_column(Money)
+    taxfree_amount: Mapped[int] = mapped_column(Money, default=0)
+    tax_amount: Mapped[int | None] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(12), default="requested")
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    cid: Mapped[str | None] = mapped_column(String(64))
+    cancel_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Billkey(Base):
+    """A stored autopay billkey (a credential: never shown in full, never logged)."""
+
+    __tablename__ = "billkeys"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'revoked')", name="status_valid"),
+        Index("ix_billkeys_client_id_user_id", "client_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(50))
+    pgcode: Mapped[str] = mapped_column(String(20))
+    billkey: Mapped[str] = mapped_column(String(40), unique=True)
+    first_order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
+    first_amount: Mapped[int] = mapped_column(Money)
+    first_paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_charged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def masked(self) -> str:
+        return f"…{self.billkey[-4:]}" if len(self.billkey) > 8 else "…"
+
+
+class AuditEntry(Base):
+    """What an operator, the shop or the service itself did, and how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_order_id_id", "order_id", "id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(16))  # ops, shop, sweeper, reconcile
+    action: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
+    order_no: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ReconciliationRun(Base):
+    """One comparison of Payletter's transaction list with our table, for a Korea date."""
+
+    __tablename__ = "reconciliation_runs"
+    __table_args__ = (Index("ix_reconciliation_runs_date", "date"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Korea time
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    fixed: Mapped[int] = mapped_column(Integer, default=0)
+    needs_review: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

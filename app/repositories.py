@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.db import utcnow
-from app.models import Delivery, IdempotencyKey, Order, OrderTransition, OutboxEvent
+from app.models import (
+    AuditEntry,
+    Billkey,
+    Delivery,
+    IdempotencyKey,
+    Order,
+    OrderTransition,
+    OutboxEvent,
+    Refund,
+)
 
 
 def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
@@ -81,6 +90,22 @@ class OrderRepository:
             select(OrderTransition)
             .where(OrderTransition.order_id == order_id)
             .order_by(OrderTransition.id)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def lock_by_id(self, order_id: int) -> Order | None:
+        stmt = (select(Order).where(Order.id == order_id).with_for_update()
+                .execution_options(populate_existing=True))
+        return await self.session.scalar(stmt)
+
+    async def pending_older_than(self, cutoff: datetime, limit: int = 100) -> Sequence[Order]:
+        """Orders whose buyer never came back: the sweeper asks Payletter about them."""
+        stmt = (
+            select(Order)
+            .where(Order.status.in_(("created", "pending", "awaiting_deposit")),
+                   Order.updated_at < cutoff)
+            .order_by(Order.updated_at)
+            .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
 
@@ -232,3 +257,82 @@ class OutboxRepository:
         if oldest is not None and oldest.tzinfo is None:  # aggregates skip the column type
             oldest = oldest.replace(tzinfo=UTC)
         return int(row[0]), oldest
+
+
+class RefundRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, refund: Refund) -> Refund:
+        self.session.add(refund)
+        await self.session.flush()
+        return refund
+
+    async def by_idempotency_key(self, order_id: int, key: str) -> Refund | None:
+        stmt = select(Refund).where(Refund.order_id == order_id, Refund.idempotency_key == key)
+        return await self.session.scalar(stmt)
+
+    async def lock(self, refund_id: int) -> Refund | None:
+        stmt = (select(Refund).where(Refund.id == refund_id).with_for_update()
+                .execution_options(populate_existing=True))
+        return await self.session.scalar(stmt)
+
+    async def for_order(self, order_id: int) -> Sequence[Refund]:
+        stmt = select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def in_flight_for(self, order_id: int) -> Refund | None:
+        stmt = select(Refund).where(Refund.order_id == order_id,
+                                    Refund.status.in_(("requested", "unknown")))
+        return await self.session.scalar(stmt)
+
+    async def unknown_older_than(self, cutoff: datetime, limit: int = 100) -> Sequence[Refund]:
+        stmt = (select(Refund).where(Refund.status == "unknown", Refund.updated_at < cutoff)
+                .order_by(Refund.id).limit(limit))
+        return (await self.session.scalars(stmt)).all()
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        self.session.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def for_order(self, order_id: int) -> Sequence[AuditEntry]:
+        stmt = select(AuditEntry).where(AuditEntry.order_id == order_id).order_by(AuditEntry.id)
+        return (await self.session.scalars(stmt)).all()
+
+    async def recent(self, *, action: str | None = None, limit: int = 100
+                     ) -> Sequence[AuditEntry]:
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        return (await self.session.scalars(stmt)).all()
+
+
+class BillkeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, order: Order, billkey: str) -> None:
+        """Store the billkey of a first autopay payment (once, whoever delivers it first)."""
+        now = utcnow()
+        await self.session.execute(
+            _insert_for(self.session, Billkey)
+            .values(client_id=order.client_id, user_id=order.user_id,
+                    pgcode=order.paid_pgcode or order.pgcode, billkey=billkey,
+                    first_order_id=order.id, first_amount=order.amount,
+                    first_paid_at=order.paid_at or now, status="active", created_at=now)
+            .on_conflict_do_nothing(index_elements=["billkey"])
+        )
+
+    async def get(self, billkey_id: int) -> Billkey | None:
+        return await self.session.get(Billkey, billkey_id)
+
+    async def for_user(self, client_id: str, user_id: str) -> Sequence[Billkey]:
+        stmt = (select(Billkey).where(Billkey.client_id == client_id, Billkey.user_id == user_id)
+                .order_by(Billkey.id))
+        return (await self.session.scalars(stmt)).all()

@@ -27,7 +27,7 @@ from app.payletter.errors import BusinessRuleError, PayletterError
 from app.payletter.methods import METHODS
 from app.payletter.models import parse_payletter_datetime
 from app.payletter.payhash import verify_payhash
-from app.repositories import DeliveryRepository, OrderRepository
+from app.repositories import BillkeyRepository, DeliveryRepository, OrderRepository
 from app.security import verify_link
 from app.services.orders import CANCEL_LINK, RETURN_LINK
 from app.services.transitions import can_move, transition
@@ -91,6 +91,7 @@ class PaymentResult:
     user_id: str | None = None
     pgcode: str | None = None
     payhash: str | None = None
+    billkey: str | None = None  # autopay: a credential, kept out of `extra` and logs
     code: str | None = None
     message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +121,7 @@ def parse_result(kind: Kind, fields: Mapping[str, Any]) -> PaymentResult:
         user_id=_text(fields, "user_id", required=True, max_len=50),
         pgcode=_text(fields, "pgcode", max_len=20),
         payhash=_text(fields, "payhash", max_len=128) or None,
+        billkey=_text(fields, "billkey", max_len=40) or None,
         code=code,
         extra=_extra(fields),
     )
@@ -340,7 +342,35 @@ async def _apply_success(
                        f"order is {order.status}; result kept on record, not applied", order)
     _copy_result(order, result, paid=event is OrderEvent.APPROVED)
     moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}")
+    if result.billkey and order.autopay_flag == "Y":
+        await BillkeyRepository(session).remember(order, result.billkey)
     return Outcome("applied", verification, ACK, "", order, moved)
+
+
+async def apply_confirmed(
+    session: AsyncSession,
+    order_no: str,
+    *,
+    tid: str,
+    amount: int,
+    user_id: str,
+    pgcode: str | None,
+    verification: str,
+    extra: dict[str, Any] | None = None,
+) -> Outcome:
+    """Apply a success that Payletter itself reported (payments/status, transaction list).
+
+    The same checks and the same state table as a callback; the caller records the
+    evidence in the audit log.
+    """
+    orders = OrderRepository(session)
+    order = await orders.lock_by_order_no(order_no)
+    if order is None:
+        return Outcome("unknown_order", verification, UNKNOWN_ORDER,
+                       f"no order {order_no!r} here")
+    result = PaymentResult(success=True, order_no=order_no, tid=tid, amount=amount,
+                           user_id=user_id, pgcode=pgcode, extra=dict(extra or {}))
+    return await _apply_success(session, orders, order, result, verification)
 
 
 def _already_applied(order: Order, event: OrderEvent) -> bool:
