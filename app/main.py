@@ -17,6 +17,7 @@ from app.gateway import Gateway
 from app.metrics import observe_payletter_call
 from app.payletter.client import PayletterClient
 from app.services.dispatcher import DispatchConfig, Dispatcher
+from app.services.sweeper import run_sweeper
 from app.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,17 @@ def create_app(
         if dispatch is not None and config.webhook_dispatcher:
             dispatcher = Dispatcher(sessionmaker, hooks_http, dispatch)
             dispatcher_task = asyncio.create_task(dispatcher.run_forever(stop))
+        sweeper_task = (asyncio.create_task(run_sweeper(app.state.gateway, stop))
+                        if config.sync_sweeper else None)
         log.info("gateway ready: env=%s payletter=%s", config.payletter_env, config.api_base_url)
         try:
             yield
         finally:
+            stop.set()  # the batch in flight finishes; nothing is cut off mid-send
             if dispatcher_task is not None:
-                stop.set()  # the batch in flight finishes; nothing is cut off mid-send
                 await dispatcher_task
+            if sweeper_task is not None:
+                await sweeper_task
             await hooks_http.aclose()
             await http.aclose()
             await engine.dispose()

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     ops_api_token: SecretStr | None = None
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
+    # The address Payletter's cancel/autopay calls report as ours (their `ip_addr` field).
+    payletter_request_ip: str = "127.0.0.1"
+    # The status sweeper: asks Payletter about orders left pending and refunds left unknown.
+    sync_sweeper: bool = True
+    sync_interval_seconds: float = Field(default=60.0, gt=0)
+    sync_pending_after_seconds: float = Field(default=1800.0, gt=0)
+    refund_unknown_fail_after_seconds: float = Field(default=3600.0, gt=0)
     # Webhook delivery (the outbox dispatcher).
     webhook_dispatcher: bool = True  # run the dispatcher inside the service process
     webhook_max_attempts: int = Field(default=12, ge=1, le=100)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.api.deps import GatewayDep, ReaderDep, SessionDep, ShopDep
+from app.api.deps import GatewayDep, OpsDep, ReaderDep, SessionDep, ShopDep
 from app.errors import InvalidRequest, NotFound
-from app.repositories import DeliveryRepository, OrderRepository
+from app.repositories import AuditRepository, DeliveryRepository, OrderRepository, RefundRepository
 from app.schemas import OrderCreate
+from app.services.audit import audit_view
 from app.services.orders import create_order, order_detail
+from app.services.receipts import issue_cash_receipt, transaction_receipt
+from app.services.refunds import cancel_order, refund_view
+from app.services.sync import sync_order
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -36,10 +41,70 @@ async def post_order(
 
 @router.get("/{order_no}")
 async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
-    """One order with every delivery and state change on record."""
+    """One order with every delivery, state change, refund and audit entry on record."""
     orders = OrderRepository(session)
     order = await orders.get_by_order_no(order_no)
     if order is None:
         raise NotFound(f"no order {order_no!r}")
     deliveries = await DeliveryRepository(session).for_order(order.id)
-    return order_detail(order, deliveries, await orders.transitions(order.id))
+    view = order_detail(order, deliveries, await orders.transitions(order.id))
+    view["refunds"] = [refund_view(r) for r in await RefundRepository(session).for_order(order.id)]
+    view["audit"] = [audit_view(a) for a in await AuditRepository(session).for_order(order.id)]
+    return view
+
+
+class CancelBody(BaseModel):
+    """`{}` refunds the whole remaining amount; `{"amount": N}` a part of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictInt | None = Field(default=None, gt=0)
+    taxfree_amount: StrictInt | None = Field(default=None, ge=0)
+    tax_amount: StrictInt | None = Field(default=None, ge=0)
+
+
+@router.post("/{order_no}/cancel")
+async def cancel(
+    order_no: str, body: CancelBody, session: SessionDep, gateway: GatewayDep, role: OpsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Refund a paid order, in full or in part (checked against the method's rules)."""
+    answer = await cancel_order(
+        session, gateway, order_no, amount=body.amount, taxfree_amount=body.taxfree_amount,
+        tax_amount=body.tax_amount, idempotency_key=idempotency_key, actor=role)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+@router.post("/{order_no}/sync")
+async def sync(order_no: str, session: SessionDep, gateway: GatewayDep, role: OpsDep
+               ) -> dict[str, Any]:
+    """Ask Payletter about this order (payment and unknown refunds) and settle it."""
+    return await sync_order(session, gateway, order_no, actor=role)
+
+
+class CashReceiptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["0", "1", "2"] | None = Field(
+        default=None, description="0 buyer chooses, 1 income deduction, 2 expense proof")
+    tax_flag: Literal["Y", "N"] | None = Field(
+        default=None, description="Payletter's: N = VAT included, Y = not included")
+
+
+@router.post("/{order_no}/cash-receipt")
+async def cash_receipt(
+    order_no: str, body: CashReceiptBody, session: SessionDep, gateway: GatewayDep,
+    role: ReaderDep,
+) -> JSONResponse:
+    """Open Payletter's cash receipt page for a paid order; answers its URL."""
+    status, answer = await issue_cash_receipt(session, gateway, order_no,
+                                              receipt_type=body.type, tax_flag=body.tax_flag,
+                                              actor=role)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.get("/{order_no}/receipt")
+async def receipt(order_no: str, session: SessionDep, gateway: GatewayDep, role: ReaderDep
+                  ) -> dict[str, str]:
+    """The URL of Payletter's transaction confirmation (거래 내역 확인서)."""
+    return {"receipt_url": await transaction_receipt(session, gateway, order_no, actor=role)}

@@ -31,3 +31,9 @@ async def audit(
         order_no=order.order_no if order is not None else order_no,
         detail=detail,
     ))
+
+
+def audit_view(entry: AuditEntry) -> dict[str, Any]:
+    return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor,
+            "action": entry.action, "outcome": entry.outcome, "order_no": entry.order_no,
+            "detail": entry.detail}
