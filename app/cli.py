@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,6 +106,45 @@ def webhooks_replay(args: argparse.Namespace) -> int:
     return _run_with_database(work)
 
 
+def _korea_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def reconcile_day(args: argparse.Namespace) -> int:
+    """Reconcile a Korea date; exit 0 when the run completed, 1 when it failed."""
+    import json
+
+    import httpx
+
+    from app.errors import AppError
+    from app.gateway import Gateway
+    from app.payletter.client import PayletterClient
+    from app.services.reconcile import reconcile, report_table, run_detail, yesterday_in_korea
+
+    async def work(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+        day = args.date or yesterday_in_korea()
+        async with httpx.AsyncClient() as http:
+            payletter = PayletterClient(base_url=settings.api_base_url,
+                                        merchants=settings.merchants, http=http,
+                                        timeout=settings.payletter_timeout_seconds)
+            gateway = Gateway(settings, sessionmaker.kw["bind"], sessionmaker, payletter)
+            try:
+                async with sessionmaker() as session, session.begin():
+                    run = await reconcile(session, gateway, day, actor="cli")
+                    detail = await run_detail(session, run)
+            except AppError as exc:
+                print(f"reconcile: {exc.message}", file=sys.stderr)
+                return 2
+        print(json.dumps(detail, ensure_ascii=False, indent=2) if args.json
+              else report_table(detail))
+        return 0 if detail["status"] == "completed" else 1
+
+    return _run_with_database(work)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="payletter-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     replay.set_defaults(func=webhooks_replay)
     replay_dead = hook_commands.add_parser("replay-dead", help="send every dead event again")
     replay_dead.set_defaults(func=webhooks_replay, event_id=None)
+    recon = commands.add_parser(
+        "reconcile", help="compare a Korea date with Payletter's transaction list")
+    recon.add_argument("--date", type=_korea_date, default=None,
+                       help="Korea date, YYYY-MM-DD (default: yesterday in Korea)")
+    recon.add_argument("--json", action="store_true", help="the report as JSON")
+    recon.set_defaults(func=reconcile_day)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result: int = args.func(args)

@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import demo, health, orders, payletter, webhooks
+from app.api import billing, demo, health, orders, payletter, reconciliations, webhooks
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway
 from app.metrics import observe_payletter_call
 from app.payletter.client import PayletterClient
 from app.services.dispatcher import DispatchConfig, Dispatcher
+from app.services.reconcile_schedule import start_daily
 from app.services.sweeper import run_sweeper
 from app.settings import Settings, load_settings
 
@@ -56,6 +57,7 @@ def create_app(
             dispatcher_task = asyncio.create_task(dispatcher.run_forever(stop))
         sweeper_task = (asyncio.create_task(run_sweeper(app.state.gateway, stop))
                         if config.sync_sweeper else None)
+        reconcile_task = start_daily(app.state.gateway, stop)  # RECONCILE_DAILY_AT
         log.info("gateway ready: env=%s payletter=%s", config.payletter_env, config.api_base_url)
         try:
             yield
@@ -65,6 +67,8 @@ def create_app(
                 await dispatcher_task
             if sweeper_task is not None:
                 await sweeper_task
+            if reconcile_task is not None:
+                await reconcile_task  # a run in progress finishes (its transaction commits)
             await hooks_http.aclose()
             await http.aclose()
             await engine.dispose()
@@ -72,8 +76,10 @@ def create_app(
     app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(orders.router)
+    app.include_router(billing.router)
     app.include_router(payletter.router)
     app.include_router(webhooks.router)
+    app.include_router(reconciliations.router)
     app.include_router(health.router)
     if config.payletter_env == "sim":
         app.include_router(demo.router)

@@ -120,6 +120,21 @@ class Settings(BaseSettings):
     shop_result_url: str | None = None
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Daily reconciliation of yesterday (Korea time) at this Korea wall-clock time, "HH:MM";
+    # "off" (or empty) disables it. See app/services/reconcile_schedule.py.
+    reconcile_daily_at: str = "04:30"
+
+    @field_validator("reconcile_daily_at", mode="before")
+    @classmethod
+    def _daily_at(cls, value: object) -> str:
+        text = str(value if value is not None else "").strip().lower()
+        if text in ("", "off", "none", "false", "no", "disabled"):
+            return "off"
+        hour, sep, minute = text.partition(":")
+        if (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2
+                and len(hour) <= 2 and int(hour) < 24 and int(minute) < 60):
+            return f"{int(hour):02d}:{minute}"
+        raise ValueError(f"{value!r} is not a Korea time of day as HH:MM (or off)")
 
     @field_validator("public_base_url", "payletter_base_url", "shop_result_url", "shop_webhook_url")
     @classmethod

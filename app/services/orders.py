@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
@@ -76,14 +77,20 @@ def order_link(gateway: Gateway, purpose: str, order_no: str, client_id: str) ->
     return f"{gateway.settings.public_base}/payletter/{purpose}?{query}"
 
 
-def fingerprint(body: OrderCreate) -> str:
+def fingerprint(body: BaseModel) -> str:
     canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True,
                            ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def build_payment_request(gateway: Gateway, body: OrderCreate, order_no: str) -> PaymentRequest:
-    """Validate the terms with Payletter's own field rules; InvalidRequest names the field."""
+def build_payment_request(
+    gateway: Gateway, body: OrderCreate, order_no: str, *, registration: bool = False
+) -> PaymentRequest:
+    """Validate the terms with Payletter's own field rules; InvalidRequest names the field.
+
+    `registration`: an amount-0 autopay sign-up (billkey only); the only path where an
+    amount of 0 is allowed.
+    """
     client_id = body.client_id or gateway.settings.primary_merchant.client_id
     if gateway.merchant(client_id) is None:
         raise InvalidRequest(f"client_id {client_id!r} is not a configured merchant",
@@ -95,7 +102,10 @@ def build_payment_request(gateway: Gateway, body: OrderCreate, order_no: str) ->
         "callback_url": f"{gateway.settings.public_base}/payletter/callback",
         "cancel_url": order_link(gateway, CANCEL_LINK, order_no, client_id),
     }
-    if body.amount == 0:
+    if registration and (body.amount != 0 or body.autopay_flag != "Y"):
+        raise InvalidRequest("a billkey registration has amount 0 and autopay_flag Y",
+                             field="amount")
+    if body.amount == 0 and not registration:
         raise InvalidRequest("amount must be greater than 0", field="amount")
     try:
         return build_request(PaymentRequest, **fields)
@@ -107,17 +117,34 @@ def build_payment_request(gateway: Gateway, body: OrderCreate, order_no: str) ->
 async def create_order(
     session: AsyncSession, gateway: Gateway, body: OrderCreate, idempotency_key: str | None
 ) -> CreateResult:
-    request = build_payment_request(gateway, body, body.order_no or new_order_no())
+    return await open_payment(session, gateway, body, idempotency_key)
+
+
+async def open_payment(
+    session: AsyncSession,
+    gateway: Gateway,
+    body: OrderCreate,
+    idempotency_key: str | None,
+    *,
+    scope: str = IDEMPOTENCY_SCOPE,
+    registration: bool = False,
+) -> CreateResult:
+    """Store the order, then open its payment window (`registration`: amount-0 billkey
+    sign-up through `request_autopay_registration`)."""
+    request = build_payment_request(gateway, body, body.order_no or new_order_no(),
+                                    registration=registration)
     claim: IdempotencyKey | None = None
     if idempotency_key:
-        claim, replay = await _claim_key(session, gateway, idempotency_key, fingerprint(body))
+        claim, replay = await claim_key(session, gateway, scope, idempotency_key,
+                                        fingerprint(body))
         if replay is not None:
             return replay
         if claim is not None and claim.order_id is not None and body.order_no is None:
             # A retry after a failed Payletter call: continue the order it created.
             resumed = await OrderRepository(session).get_by_id(claim.order_id)
             if resumed is not None:
-                request = build_payment_request(gateway, body, resumed.order_no)
+                request = build_payment_request(gateway, body, resumed.order_no,
+                                                registration=registration)
 
     order = await _store_order(session, request)
     if claim is not None:
@@ -125,28 +152,34 @@ async def create_order(
     # Commit before calling Payletter: the window must never exist for an order we lost.
     await session.commit()
 
-    result = await _open_window(session, gateway, order, request)
-    if claim is not None:
-        if result.status_code < 500:
-            claim.response_status, claim.response_body = result.status_code, result.body
-            claim.completed_at = utcnow()
-        else:  # retryable: free the key now so the same request can run again
-            claim.locked_until = utcnow()
+    result = await _open_window(session, gateway, order, request, registration=registration)
+    finish_key(claim, result)
     await session.flush()
     return result
 
 
-async def _claim_key(
-    session: AsyncSession, gateway: Gateway, key: str, request_hash: str
+def finish_key(claim: IdempotencyKey | None, result: CreateResult) -> None:
+    """Keep a final answer on the key; free it at once for a retryable one (5xx)."""
+    if claim is None:
+        return
+    if result.status_code < 500:
+        claim.response_status, claim.response_body = result.status_code, result.body
+        claim.completed_at = utcnow()
+    else:  # retryable: free the key now so the same request can run again
+        claim.locked_until = utcnow()
+
+
+async def claim_key(
+    session: AsyncSession, gateway: Gateway, scope: str, key: str, request_hash: str
 ) -> tuple[IdempotencyKey | None, CreateResult | None]:
-    """Own the key for this request, or say what to answer instead."""
+    """Own the key (within `scope`) for this request, or say what to answer instead."""
     keys = IdempotencyRepository(session)
     # Long enough to cover one Payletter call; a holder that crashed frees it after this.
     lease = timedelta(seconds=2 * gateway.settings.payletter_timeout_seconds + 5)
-    claim = await keys.claim(IDEMPOTENCY_SCOPE, key, request_hash, utcnow() + lease)
+    claim = await keys.claim(scope, key, request_hash, utcnow() + lease)
     if claim is not None:
         return claim, None
-    existing = await keys.get(IDEMPOTENCY_SCOPE, key)
+    existing = await keys.get(scope, key)
     if existing is None:  # deleted under us; vanishingly rare
         raise Conflict("a request with this Idempotency-Key just changed; retry it")
     if existing.request_hash != request_hash:
@@ -197,10 +230,13 @@ def _options(request: PaymentRequest) -> dict[str, Any]:
 
 
 async def _open_window(
-    session: AsyncSession, gateway: Gateway, order: Order, request: PaymentRequest
+    session: AsyncSession, gateway: Gateway, order: Order, request: PaymentRequest, *,
+    registration: bool = False,
 ) -> CreateResult:
+    payletter = gateway.payletter
+    call = payletter.request_autopay_registration if registration else payletter.request_payment
     try:
-        window: PaymentWindow = await gateway.payletter.request_payment(request)
+        window: PaymentWindow = await call(request)
     except BusinessRuleError as exc:
         await _refused(session, order, str(exc))
         return _error_result(PaymentRefused(
