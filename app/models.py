@@ -37,6 +37,11 @@ class Order(Base):
         CheckConstraint("cancelled_amount >= 0 AND cancelled_amount <= amount", name="refunds"),
         Index("ix_orders_status_created_at", "status", "created_at"),
         Index("ix_orders_user_id", "user_id"),
+        # Keyset pages of the order table (GET /orders, the ops page, exports).
+        Index("ix_orders_created_at_id", "created_at", "id"),
+        Index("ix_orders_paid_at_id", "paid_at", "id"),
+        Index("ix_orders_amount_id", "amount", "id"),
+        Index("ix_orders_pgcode_created_at", "pgcode", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -104,6 +109,7 @@ class Delivery(Base):
     peer_addr: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(128))
     raw_body: Mapped[str] = mapped_column(Text)
+    query_string: Mapped[str | None] = mapped_column(Text)  # the URL's (signed) query
     order_no: Mapped[str | None] = mapped_column(String(64))
     tid: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))

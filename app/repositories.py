@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -23,6 +23,11 @@ from app.models import (
     ReconciliationRun,
     Refund,
 )
+
+if TYPE_CHECKING:
+    from app.services.order_queries import OrderFilter, SortKey
+
+_KST = timezone(timedelta(hours=9))
 
 
 def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
@@ -123,6 +128,9 @@ class DeliveryRepository:
         self.session.add(delivery)
         await self.session.flush()
         return delivery
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        return await self.session.get(Delivery, delivery_id)
 
     async def for_order(self, order_id: int) -> Sequence[Delivery]:
         stmt = select(Delivery).where(Delivery.order_id == order_id).order_by(Delivery.id)
@@ -453,3 +461,70 @@ class ReconciliationRepository:
             return []
         stmt = select(AuditEntry).where(AuditEntry.id.in_(ids)).order_by(AuditEntry.id)
         return (await self.session.scalars(stmt)).all()
+
+
+class OrderSearchRepository:
+    """The order table as operators query it: filters, keyset pages, totals, exports."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def conditions(flt: OrderFilter) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if flt.statuses:
+            where.append(Order.status.in_(flt.statuses))
+        equal: tuple[tuple[Any, str | None], ...] = (
+            (Order.pgcode, flt.pgcode), (Order.user_id, flt.user_id),
+            (Order.order_no, flt.order_no), (Order.tid, flt.tid),
+            (Order.client_id, flt.client_id))
+        for column, value in equal:
+            if value is not None:
+                where.append(column == value)
+        ranges: tuple[tuple[Any, datetime | None, datetime | None], ...] = (
+            (Order.created_at, flt.created_from, flt.created_to),
+            (Order.paid_at, flt.paid_from, flt.paid_to))
+        for column, start, end in ranges:
+            if start is not None:
+                where.append(column >= start)
+            if end is not None:
+                where.append(column < end)
+        return where
+
+    async def page(self, flt: OrderFilter, sort: SortKey, after: tuple[Any, int] | None,
+                   limit: int) -> Sequence[Order]:
+        """One page in (sort column, id) order, strictly after the `after` key."""
+        column = getattr(Order, sort.column)
+        stmt = select(Order).where(*self.conditions(flt))
+        if sort.column == "paid_at":
+            stmt = stmt.where(Order.paid_at.is_not(None))
+        if after is not None:
+            value, last_id = after
+            later = tuple_(column, Order.id) < tuple_(value, last_id) if sort.descending \
+                else tuple_(column, Order.id) > tuple_(value, last_id)
+            stmt = stmt.where(later)
+        order_by = (column.desc(), Order.id.desc()) if sort.descending else (column, Order.id)
+        return (await self.session.scalars(stmt.order_by(*order_by).limit(limit))).all()
+
+    async def totals(self, flt: OrderFilter) -> tuple[int, int, int]:
+        """(count, amount, refunded) over every order the filter matches."""
+        row = (await self.session.execute(
+            select(func.count(), func.coalesce(func.sum(Order.amount), 0),
+                   func.coalesce(func.sum(Order.cancelled_amount), 0))
+            .where(*self.conditions(flt)))).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def daily_totals(self, since: datetime) -> Sequence[tuple[str, str, int, int]]:
+        """Paid orders per Korea day and method since `since`: (day, pgcode, count, amount)."""
+        rows = await self.session.execute(
+            select(Order.paid_at, Order.pgcode, Order.amount)
+            .where(Order.paid_at >= since, Order.paid_at.is_not(None)))
+        buckets: dict[tuple[str, str], list[int]] = {}
+        for paid_at, pgcode, amount in rows.tuples():
+            if paid_at is None:
+                continue
+            day = paid_at.astimezone(_KST).date().isoformat()
+            bucket = buckets.setdefault((day, pgcode), [0, 0])
+            bucket[0] += 1
+            bucket[1] += int(amount)
+        return [(day, pgcode, c, a) for (day, pgcode), (c, a) in sorted(buckets.items())]

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.api.deps import GatewayDep, OpsDep, ReaderDep, SessionDep, ShopDep
 from app.errors import InvalidRequest, NotFound
 from app.repositories import AuditRepository, DeliveryRepository, OrderRepository, RefundRepository
-from app.schemas import OrderCreate
+from app.schemas import OrderCreate, OrderOut
 from app.services.audit import audit_view
+from app.services.order_queries import (
+    FILTER_PARAMS,
+    SortKey,
+    csv_stream,
+    order_totals,
+    parse_filter,
+    search_orders,
+)
 from app.services.orders import create_order, order_detail
 from app.services.receipts import issue_cash_receipt, transaction_receipt
 from app.services.refunds import cancel_order, refund_view
@@ -37,6 +45,39 @@ async def post_order(
     result = await create_order(session, gateway, body, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
+
+
+@router.get("")
+async def list_orders(
+    request: Request, session: SessionDep, gateway: GatewayDep, _: ReaderDep,
+    sort: str | None = None, cursor: str | None = None, limit: int = 50,
+    format: Literal["json", "csv"] | None = None, totals: bool = True,
+) -> Response:
+    """Orders by filters named after the columns; keyset pages with totals, or CSV."""
+    unknown = sorted(set(request.query_params) - LIST_PARAMS)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {unknown[0]!r}; filters are "
+                             f"{', '.join(FILTER_PARAMS)}", field=unknown[0])
+    flt = parse_filter(request.query_params)
+    sort_key = SortKey.parse(sort)
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        return StreamingResponse(
+            csv_stream(gateway.sessionmaker, flt, sort_key),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+    page = await search_orders(session, flt, sort=sort_key, cursor=cursor, limit=limit)
+    body: dict[str, Any] = {
+        "items": [OrderOut.model_validate(o).model_dump(mode="json") for o in page.items],
+        "next_cursor": page.next_cursor,
+        "sort": str(sort_key),
+        "filters": flt.echo,
+    }
+    if totals:
+        body["totals"] = await order_totals(session, flt)
+    return JSONResponse(body)
 
 
 @router.get("/{order_no}")

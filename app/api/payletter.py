@@ -6,18 +6,18 @@ answer. Verifying and applying the result is `app.services.payments.receive`.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from html import escape
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.api.demo import demo_extras
 from app.api.deps import GatewayDep, SessionDep
+from app.bodies import BodyError, parse_fields
 from app.errors import PayloadTooLarge
 from app.gateway import Gateway
 from app.metrics import APPLY_SECONDS, DELIVERIES, FORBIDDEN_SOURCES
@@ -32,10 +32,6 @@ router = APIRouter(prefix="/payletter", tags=["payletter"])
 INBOUND_STATE = "payletter_inbound"
 
 
-class BodyError(ValueError):
-    pass
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused early if it is larger than `limit` bytes."""
     declared = request.headers.get("content-length")
@@ -48,33 +44,6 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def parse_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """JSON object or form fields; BodyError if it is neither."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media == "application/json" or (not media and body.lstrip()[:1] == b"{"):
-        try:
-            value = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyError("body is not valid JSON") from exc
-        if not isinstance(value, dict):
-            raise BodyError("body must be a JSON object")
-        return value
-    try:
-        text = body.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise BodyError("form body must be URL-encoded") from exc
-    # Korean PG pages are sometimes EUC-KR; accept it rather than mangle the names.
-    for encoding in ("utf-8", "cp949"):
-        try:
-            return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
-                                  errors="strict", max_num_fields=200))
-        except UnicodeDecodeError:
-            continue
-        except ValueError as exc:
-            raise BodyError(f"form body is malformed: {exc}") from exc
-    raise BodyError("form body is neither UTF-8 nor EUC-KR")
 
 
 def make_inbound(
@@ -92,6 +61,7 @@ def make_inbound(
         peer_addr=peer,
         link_order_no=request.query_params.get("order_no"),
         link_signature=request.query_params.get("sig"),
+        query_string=request.url.query or None,
     )
 
 

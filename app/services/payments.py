@@ -16,10 +16,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bodies import BodyError, parse_fields
 from app.db import utcnow
+from app.errors import NotFound
 from app.gateway import Gateway
 from app.models import Delivery, Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus
@@ -59,6 +62,7 @@ class Inbound:
     # The signed order_no on the return/cancel URL we built, if any.
     link_order_no: str | None = None
     link_signature: str | None = None
+    query_string: str | None = None  # kept so an operator can replay the delivery
 
 
 @dataclass
@@ -466,6 +470,7 @@ def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
         peer_addr=inbound.peer_addr,
         content_type=(inbound.content_type or "")[:128] or None,
         raw_body=inbound.raw_body,
+        query_string=inbound.query_string,
         order_no=_claimed(inbound, "order_no"),
         tid=_claimed(inbound, "tid"),
         order_id=outcome.order.id if outcome.order is not None else None,
@@ -483,3 +488,28 @@ async def record(session: AsyncSession, inbound: Inbound, outcome: Outcome) -> N
     if outcome.transition is not None:
         outcome.transition.delivery_id = delivery.id
         await session.flush()
+
+
+async def replay_delivery(session: AsyncSession, gateway: Gateway, delivery_id: int) -> Outcome:
+    """Run a stored delivery through verification and apply again (an operator's retry).
+
+    The same checks as the first time (payhash, signed link, order match); idempotent, so a
+    delivery that was applied comes out as a duplicate. Recorded as a new delivery.
+    """
+    stored = await DeliveryRepository(session).get(delivery_id)
+    if stored is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    query = dict(parse_qsl(stored.query_string or ""))
+    try:
+        fields = parse_fields(stored.raw_body.encode(), stored.content_type) if stored.raw_body \
+            else {}
+    except BodyError:
+        fields = {}
+    inbound = Inbound(
+        kind=stored.kind,  # type: ignore[arg-type]
+        fields=fields, raw_body=stored.raw_body, content_type=stored.content_type,
+        source_addr=stored.source_addr, peer_addr="replay",
+        link_order_no=query.get("order_no"), link_signature=query.get("sig"),
+        query_string=stored.query_string,
+    )
+    return await receive(session, gateway, inbound)
