@@ -18,6 +18,14 @@ def tokens_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def token_in(given: str, accepted: tuple[str, ...]) -> bool:
+    """Whether `given` is one of `accepted`, comparing with every one (constant time each)."""
+    matched = False
+    for token in accepted:
+        matched |= tokens_equal(given, token)
+    return matched
+
+
 def sign_link(key: str, purpose: str, order_no: str) -> str:
     message = f"{purpose}\n{order_no}".encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:LINK_SIGNATURE_HEX]

@@ -65,6 +65,11 @@ def is_placeholder(value: str | None) -> bool:
     )
 
 
+def split_tokens(value: str | None) -> tuple[str, ...]:
+    """A token variable may list several, comma-separated, so two are valid during rotation."""
+    return tuple(t.strip() for t in (value or "").split(",") if t.strip())
+
+
 def parse_networks(raw: str | list[str] | None, variable: str) -> tuple[Network, ...]:
     """Parse a comma-separated list of addresses/CIDRs; empty means none."""
     items = raw if isinstance(raw, list) else (raw or "").split(",")
@@ -162,6 +167,10 @@ class Settings(BaseSettings):
             }
         if self.shop_webhook_url:
             required["SHOP_WEBHOOK_SECRET"] = _reveal(self.shop_webhook_secret)
+        for name in ("SHOP_API_TOKEN", "OPS_API_TOKEN"):
+            tokens = split_tokens(required.pop(name))
+            if not tokens or any(is_placeholder(token) for token in tokens):
+                required[name] = None
         for name, value in required.items():
             if is_placeholder(value):
                 raise ConfigError(
@@ -222,12 +231,22 @@ class Settings(BaseSettings):
         return parse_networks(self.trusted_proxies, "TRUSTED_PROXIES")
 
     @cached_property
-    def shop_token(self) -> str:
-        return _reveal(self.shop_api_token) or SIM_SHOP_TOKEN
+    def shop_tokens(self) -> tuple[str, ...]:
+        """Every accepted shop token: "new,old" during a rotation."""
+        return split_tokens(_reveal(self.shop_api_token)) or (SIM_SHOP_TOKEN,)
 
     @cached_property
+    def ops_tokens(self) -> tuple[str, ...]:
+        return split_tokens(_reveal(self.ops_api_token)) or (SIM_OPS_TOKEN,)
+
+    @property
+    def shop_token(self) -> str:
+        """The current shop token (the first listed)."""
+        return self.shop_tokens[0]
+
+    @property
     def ops_token(self) -> str:
-        return _reveal(self.ops_api_token) or SIM_OPS_TOKEN
+        return self.ops_tokens[0]
 
     @cached_property
     def public_base(self) -> str:

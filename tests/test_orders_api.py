@@ -240,3 +240,23 @@ async def test_operators_read_orders_but_do_not_create_them(
     order = await create_order(shop)
     assert (await ops.get(f"/orders/{order['order_no']}")).status_code == 200
     assert (await ops.post("/orders", json=order_body())).status_code == 403
+
+
+async def test_during_a_rotation_the_old_and_the_new_token_both_work(
+    database_url: str, engine: AsyncEngine, fake_payletter: FakePayletter
+) -> None:
+    from app.main import create_app
+    from tests.conftest import client_for, make_settings, running
+
+    settings = make_settings(database_url, shop_api_token="shop-new-token,shop-old-token",
+                             ops_api_token="ops-new-token,ops-old-token")
+    async with running(create_app(settings, fake_payletter.transport)) as app:
+        for token in ("shop-new-token", "shop-old-token"):
+            async with client_for(app, authorization=f"Bearer {token}") as shop:
+                assert (await shop.post("/orders", json=order_body())).status_code == 201
+        for token in ("ops-new-token", "ops-old-token"):
+            async with client_for(app, authorization=f"Bearer {token}") as ops:
+                assert (await ops.get("/orders")).status_code == 200
+                assert (await ops.post("/orders", json=order_body())).status_code == 403
+        async with client_for(app, authorization="Bearer shop-new-token,shop-old-token") as x:
+            assert (await x.get("/orders")).status_code == 403

@@ -139,3 +139,22 @@ def test_secrets_do_not_show_in_the_settings_repr(monkeypatch: pytest.MonkeyPatc
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert "very-secret" not in repr(s)
     assert "very-secret" not in repr(s.primary_merchant)
+
+
+def test_two_tokens_are_valid_at_once_during_a_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYLETTER_ENV", "test")
+    monkeypatch.setenv("SHOP_API_TOKEN", "shop-new-0123456789, shop-old-0123456789")
+    monkeypatch.setenv("OPS_API_TOKEN", "ops-current-0123456789")
+    s = load_settings()
+    assert s.shop_tokens == ("shop-new-0123456789", "shop-old-0123456789")
+    assert s.ops_tokens == ("ops-current-0123456789",)
+
+
+def test_a_placeholder_among_rotated_tokens_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYLETTER_ENV", "test")
+    monkeypatch.setenv("SHOP_API_TOKEN", "shop-new-0123456789,changeme")
+    monkeypatch.setenv("OPS_API_TOKEN", "ops-current-0123456789")
+    with pytest.raises(ConfigError, match="SHOP_API_TOKEN"):
+        load_settings()

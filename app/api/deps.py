@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import session_scope
 from app.errors import Forbidden, Unauthorized
 from app.gateway import Gateway
-from app.security import tokens_equal
+from app.security import token_in
 
 Role = Literal["shop", "ops"]
 
@@ -41,8 +41,8 @@ def caller_role(request: Request, gateway: GatewayDep) -> Role:
         raise Unauthorized("missing bearer token")
     token = token.strip()
     # Check both tokens every time, so timing doesn't tell which one was close.
-    is_ops = tokens_equal(token, gateway.settings.ops_token)
-    is_shop = tokens_equal(token, gateway.settings.shop_token)
+    is_ops = token_in(token, gateway.settings.ops_tokens)
+    is_shop = token_in(token, gateway.settings.shop_tokens)
     if is_ops:
         return "ops"
     if is_shop:
