@@ -9,7 +9,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SIM_PORT ?= 8001
 
-.PHONY: help setup run serve simulator test lint typecheck pytest migrate browser-deps clean
+.PHONY: help setup run serve simulator test lint typecheck pytest migrate browser-deps clean \
+        bench-queries
 
 help:
 	@echo "make run    start the service (SQLite) and the Payletter simulator"
@@ -48,6 +49,9 @@ browser-deps:
 	@bash scripts/ensure-browser.sh
 
 test: browser-deps lint typecheck pytest
+
+bench-queries: setup
+	$(BIN)/python -m bench.order_queries
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -115,7 +115,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "shop_api_token": "shop-token-for-tests",
         "ops_api_token": "ops-token-for-tests",
         "payletter_timeout_seconds": 2.0,
-        "reconcile_daily_at": "off",  # no test should meet the 04:30 KST run by chance
+        "reconcile_daily_at": "off",
+        "sync_sweeper": False,  # tests run the sweeper themselves (sweep_once)
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -97,7 +97,7 @@ async def sim_gateway(database_url: str, *, sim_config: SimConfig | None = None,
         transport = lose
     service = create_app(
         make_settings(database_url, payletter_callback_ips="127.0.0.1",
-                      payletter_base_url=f"{SIM_BASE}/", sync_sweeper=False, **settings),
+                      payletter_base_url=f"{SIM_BASE}/", **settings),
         payletter_transport=transport,
     )
     simulator = create_simulator(
