@@ -53,3 +53,35 @@ WEBHOOK_OLDEST_PENDING = Gauge(
     "Age of the oldest undelivered outbox event.",
     registry=REGISTRY,
 )
+
+VERIFICATION_FAILURES = Counter(
+    "gateway_verification_failures_total",
+    "Deliveries refused because they could not be verified (payhash, signed link, Payletter "
+    "would not confirm, malformed).",
+    ["kind", "verification"],
+    registry=REGISTRY,
+)
+DUPLICATES = Counter(
+    "gateway_duplicate_deliveries_total",
+    "Deliveries of a result that was already applied (answered code 0, changed nothing).",
+    ["kind"],
+    registry=REGISTRY,
+)
+ORDERS = Gauge(
+    "gateway_orders",
+    "Orders by state (counted when /metrics is scraped).",
+    ["status"],
+    registry=REGISTRY,
+)
+
+_UNVERIFIED = {"payhash_bad", "payhash_missing", "signature_bad", "status_unconfirmed",
+               "malformed"}
+
+
+def observe_delivery(kind: str, outcome: str, verification: str, seconds: float) -> None:
+    DELIVERIES.labels(kind=kind, outcome=outcome).inc()
+    APPLY_SECONDS.labels(kind=kind).observe(seconds)
+    if outcome == "duplicate":
+        DUPLICATES.labels(kind=kind).inc()
+    if outcome in ("rejected", "unknown_order", "error") and verification in _UNVERIFIED:
+        VERIFICATION_FAILURES.labels(kind=kind, verification=verification).inc()

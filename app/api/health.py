@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from app.api.deps import GatewayDep
 from app.api.errors import DATABASE_ERRORS
-from app.metrics import REGISTRY
+from app.metrics import ORDERS, REGISTRY
+from app.order_states import OrderStatus
+from app.repositories import OrderRepository
 
 router = APIRouter(tags=["health"])
 
@@ -33,6 +35,13 @@ async def readyz(gateway: GatewayDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(gateway: GatewayDep) -> Response:
     """Prometheus metrics."""
+    try:
+        async with gateway.sessionmaker() as session:
+            counts = await OrderRepository(session).count_by_status()
+        for status in OrderStatus:
+            ORDERS.labels(status=status.value).set(counts.get(status.value, 0))
+    except DATABASE_ERRORS:
+        pass  # the rest of the metrics still matter most when the database is down
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from app.api.deps import GatewayDep, SessionDep
 from app.bodies import BodyError, parse_fields
 from app.errors import PayloadTooLarge
 from app.gateway import Gateway
-from app.metrics import APPLY_SECONDS, DELIVERIES, FORBIDDEN_SOURCES
+from app.metrics import FORBIDDEN_SOURCES, observe_delivery
 from app.net import client_address, in_networks
 from app.repositories import OrderRepository
 from app.services.payments import MALFORMED, Inbound, Kind, Outcome, receive, record
@@ -97,8 +97,8 @@ async def _deliver(kind: Kind, request: Request, session: SessionDep,
     setattr(request.state, INBOUND_STATE, inbound)
     started = time.perf_counter()
     outcome = await receive(session, gateway, inbound)
-    DELIVERIES.labels(kind=kind, outcome=outcome.outcome).inc()
-    APPLY_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+    observe_delivery(kind, outcome.outcome, outcome.verification,
+                     time.perf_counter() - started)
     return answer_for(gateway, inbound, outcome)
 
 
@@ -107,7 +107,7 @@ async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway:
     inbound = make_inbound(kind, request, gateway, body, {})
     outcome = Outcome("rejected", "malformed", MALFORMED, f"malformed body: {reason}")
     await record(session, inbound, outcome)
-    DELIVERIES.labels(kind=kind, outcome=outcome.outcome).inc()
+    observe_delivery(kind, outcome.outcome, outcome.verification, 0.0)
     if kind == "callback":
         return callback_answer(outcome.code, outcome.message)
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
