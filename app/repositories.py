@@ -117,7 +117,7 @@ class OrderRepository:
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(select(Order.status, func.count()).group_by(Order.status))
-        return {status: count for status, count in rows.tuples()}
+        return {status: count for status, count in rows.all()}
 
 
 class DeliveryRepository:
@@ -520,7 +520,7 @@ class OrderSearchRepository:
             select(Order.paid_at, Order.pgcode, Order.amount)
             .where(Order.paid_at >= since, Order.paid_at.is_not(None)))
         buckets: dict[tuple[str, str], list[int]] = {}
-        for paid_at, pgcode, amount in rows.tuples():
+        for paid_at, pgcode, amount in rows.all():
             if paid_at is None:
                 continue
             day = paid_at.astimezone(_KST).date().isoformat()
