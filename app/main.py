@@ -10,12 +10,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import billing, demo, health, orders, payletter, reconciliations, webhooks
+from app.api import billing, demo, health, ops_page, orders, payletter, reconciliations, webhooks
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
-from app.gateway import Gateway
+from app.gateway import Gateway, payletter_client, payletter_http
 from app.metrics import observe_payletter_call
-from app.payletter.client import PayletterClient
 from app.services.dispatcher import DispatchConfig, Dispatcher
 from app.services.reconcile_schedule import start_daily
 from app.services.sweeper import run_sweeper
@@ -35,18 +34,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(config.database_url)
-        http = httpx.AsyncClient(
-            transport=payletter_transport,
-            timeout=httpx.Timeout(config.payletter_timeout_seconds, connect=5.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
-        client = PayletterClient(
-            base_url=config.api_base_url,
-            merchants=config.merchants,
-            http=http,
-            timeout=config.payletter_timeout_seconds,
-            on_response=observe_payletter_call,
-        )
+        http = payletter_http(config, payletter_transport)
+        client = payletter_client(config, http, on_response=observe_payletter_call)
         sessionmaker = create_sessionmaker(engine)
         app.state.gateway = Gateway(config, engine, sessionmaker, client)
         dispatch = DispatchConfig.from_settings(config)
@@ -81,6 +70,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(reconciliations.router)
     app.include_router(health.router)
+    app.include_router(ops_page.router)
     if config.payletter_env == "sim":
         app.include_router(demo.router)
     return app

@@ -9,21 +9,19 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.api.deps import GatewayDep, OpsDep, ReaderDep, SessionDep, ShopDep
-from app.errors import InvalidRequest, NotFound
-from app.repositories import AuditRepository, DeliveryRepository, OrderRepository, RefundRepository
-from app.schemas import OrderCreate, OrderOut
-from app.services.audit import audit_view
+from app.errors import InvalidRequest
+from app.schemas import OrderCreate
+from app.services.history import order_with_history
 from app.services.order_queries import (
     FILTER_PARAMS,
     SortKey,
     csv_stream,
-    order_totals,
+    orders_page,
     parse_filter,
-    search_orders,
 )
-from app.services.orders import create_order, order_detail
+from app.services.orders import create_order
 from app.services.receipts import issue_cash_receipt, transaction_receipt
-from app.services.refunds import cancel_order, refund_view
+from app.services.refunds import cancel_order
 from app.services.sync import sync_order
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -68,30 +66,14 @@ async def list_orders(
             csv_stream(gateway.sessionmaker, flt, sort_key),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
-    page = await search_orders(session, flt, sort=sort_key, cursor=cursor, limit=limit)
-    body: dict[str, Any] = {
-        "items": [OrderOut.model_validate(o).model_dump(mode="json") for o in page.items],
-        "next_cursor": page.next_cursor,
-        "sort": str(sort_key),
-        "filters": flt.echo,
-    }
-    if totals:
-        body["totals"] = await order_totals(session, flt)
-    return JSONResponse(body)
+    return JSONResponse(await orders_page(session, flt, sort=sort_key, cursor=cursor,
+                                          limit=limit, totals=totals))
 
 
 @router.get("/{order_no}")
 async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
     """One order with every delivery, state change, refund and audit entry on record."""
-    orders = OrderRepository(session)
-    order = await orders.get_by_order_no(order_no)
-    if order is None:
-        raise NotFound(f"no order {order_no!r}")
-    deliveries = await DeliveryRepository(session).for_order(order.id)
-    view = order_detail(order, deliveries, await orders.transitions(order.id))
-    view["refunds"] = [refund_view(r) for r in await RefundRepository(session).for_order(order.id)]
-    view["audit"] = [audit_view(a) for a in await AuditRepository(session).for_order(order.id)]
-    return view
+    return await order_with_history(session, order_no)
 
 
 class CancelBody(BaseModel):

@@ -25,6 +25,7 @@ from app.models import Order
 from app.order_states import OrderStatus
 from app.payletter.models import KST
 from app.repositories import OrderSearchRepository
+from app.schemas import OrderOut
 
 MAX_LIMIT = 500
 SORTS = ("created_at", "paid_at", "amount")
@@ -178,7 +179,10 @@ async def iter_orders(sessionmaker: async_sessionmaker[AsyncSession], flt: Order
             return
         yield rows
         last = rows[-1]
-        after = (getattr(last, sort.column), last.id)
+        key = (getattr(last, sort.column), last.id)
+        if key == after:  # a key that doesn't move would loop forever: never silently
+            raise RuntimeError(f"export stuck at order id {last.id}: unreadable sort value")
+        after = key
         if len(rows) < batch:
             return
 
@@ -214,3 +218,19 @@ async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], flt: OrderF
         buffer.truncate()
         writer.writerows(csv_row(order) for order in rows)
         yield buffer.getvalue()
+
+
+async def orders_page(session: AsyncSession, flt: OrderFilter, *, sort: SortKey,
+                      cursor: str | None = None, limit: int = 50, totals: bool = True
+                      ) -> dict[str, Any]:
+    """The body of GET /orders (and `orders list --json`)."""
+    page = await search_orders(session, flt, sort=sort, cursor=cursor, limit=limit)
+    body: dict[str, Any] = {
+        "items": [OrderOut.model_validate(o).model_dump(mode="json") for o in page.items],
+        "next_cursor": page.next_cursor,
+        "sort": str(sort),
+        "filters": flt.echo,
+    }
+    if totals:
+        body["totals"] = await order_totals(session, flt)
+    return body
