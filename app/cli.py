@@ -170,18 +170,24 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, envvar="PORT")
+@click.option("--workers", type=int, default=1, show_default=True, envvar="WEB_CONCURRENCY")
+@click.option("--graceful-shutdown", type=int, default=25, show_default=True,
+              envvar="GRACEFUL_SHUTDOWN_SECONDS",
+              help="Seconds in-flight requests get to finish after SIGTERM.")
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
-    """Run the service."""
+def serve(host: str, port: int, workers: int, graceful_shutdown: int, log_level: str
+          ) -> None:
+    """Run the service (PORT, WEB_CONCURRENCY, GRACEFUL_SHUTDOWN_SECONDS also work)."""
     import uvicorn
 
     # the service's own log lines (deliveries, refunds, …) at the level asked for
     logging.getLogger().setLevel(getattr(logging, log_level.upper(), logging.INFO))
     # proxy_headers=False: the app alone decides who is calling (TRUSTED_PROXIES).
+    # access_log=False: the app writes its own access line, with the request id.
     uvicorn.run("app.main:app", host=host, port=port, workers=workers,
-                proxy_headers=False, log_level=log_level)
+                proxy_headers=False, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=graceful_shutdown)
 
 
 @cli.command()

@@ -15,6 +15,7 @@ from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway, payletter_client, payletter_http
 from app.metrics import observe_payletter_call
+from app.observability import RequestIdMiddleware, configure_logging
 from app.services.dispatcher import DispatchConfig, Dispatcher
 from app.services.reconcile_schedule import start_daily
 from app.services.sweeper import run_sweeper
@@ -33,6 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(config.log_format, config.log_level)
         engine = create_engine(config.database_url)
         http = payletter_http(config, payletter_transport)
         client = payletter_client(config, http, on_response=observe_payletter_call)
@@ -63,6 +65,7 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(orders.router)
     app.include_router(billing.router)

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     ops_api_token: SecretStr | None = None
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
+    # Logs: "json" (one object a line, with the request id) or "text".
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The address Payletter's cancel/autopay calls report as ours (their `ip_addr` field).
     payletter_request_ip: str = "127.0.0.1"
     # The status sweeper: asks Payletter about orders left pending and refunds left unknown.

@@ -452,7 +452,26 @@ def test_serve_keeps_proxy_headers_off(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         root.setLevel(level)
     assert seen == {"app": "app.main:app", "host": "127.0.0.1", "port": 9001, "workers": 2,
-                    "proxy_headers": False, "log_level": "info"}
+                    "proxy_headers": False, "log_level": "info", "access_log": False,
+                    "timeout_graceful_shutdown": 25}
+
+
+def test_serve_reads_the_container_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("GRACEFUL_SHUTDOWN_SECONDS", "7")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        ok(CliRunner().invoke(cli, ["serve"], obj=CliContext()))
+    finally:
+        root.setLevel(level)
+    assert (seen["port"], seen["workers"], seen["timeout_graceful_shutdown"]) == (8123, 3, 7)
+    assert seen["proxy_headers"] is False
 
 
 async def test_an_unreachable_database_is_one_line_and_exit_1() -> None:
