@@ -93,6 +93,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """One handler on the root logger (idempotent); uvicorn's loggers flow into it."""
     root = logging.getLogger()
+    for existing in list(root.handlers):  # e.g. a CLI's basicConfig: one line, one format
+        if existing.get_name() != HANDLER_NAME and type(existing) is logging.StreamHandler:
+            root.removeHandler(existing)
     if not any(h.get_name() == HANDLER_NAME for h in root.handlers):
         handler = logging.StreamHandler()
         handler.set_name(HANDLER_NAME)

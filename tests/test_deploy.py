@@ -1,0 +1,201 @@
+"""The shipping files: Dockerfile, compose, .env.example, and the container's start path."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from app.settings import Settings
+from tests.postgres import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESS_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GRACEFUL_SHUTDOWN_SECONDS", "POSTGRES_PASSWORD"}
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """Instructions per stage name (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            match = re.search(r"\bAS\s+(\S+)", line, re.IGNORECASE)
+            current = match.group(1) if match else line
+            stages[current] = []
+        stages.setdefault(current, []).append(line)
+    return stages
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_the_runtime_image_runs_as_a_non_root_user_with_a_healthcheck() -> None:
+    runtime = dockerfile_stages()["runtime"]
+    users = [line.split()[1] for line in runtime if line.upper().startswith("USER ")]
+    assert users, "the runtime stage must set USER"
+    uid = users[-1].split(":")[0]
+    assert uid not in ("0", "root")
+    assert any(line.upper().startswith("HEALTHCHECK ") and "/healthz" in line
+               for line in runtime)
+    cmd = next(line for line in runtime if line.upper().startswith("CMD "))
+    assert '"payletter-gateway", "serve"' in cmd  # serve: proxy headers off, workers, grace
+
+
+def test_the_final_image_has_no_build_tools_or_secrets() -> None:
+    runtime = " ".join(dockerfile_stages()["runtime"])
+    for word in ("gcc", "build-essential", "apt-get install", "pip install"):
+        assert word not in runtime
+    assert "COPY . " not in runtime and "COPY .env" not in runtime
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".git" in ignored
+    dependencies = " ".join(dockerfile_stages()["build"])
+    assert "--require-hashes" in dependencies and "requirements.lock" in dependencies
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_migrates_before_the_gateway_starts() -> None:
+    services = compose()["services"]
+    db = services["db"]
+    assert "healthcheck" in db and any("pgdata" in v for v in db["volumes"])
+    migrate = services["migrate"]
+    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    gateway = services["gateway"]
+    assert gateway["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["simulator"]["network_mode"] == "service:gateway"
+
+
+def test_compose_requires_its_secrets_with_a_message() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name in ("SHOP_API_TOKEN", "OPS_API_TOKEN", "POSTGRES_PASSWORD"):
+        assert re.search(r"\$\{" + name + r":\?[^}]+\}", text), name
+
+
+def env_example_names() -> set[str]:
+    names = set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^#?\s?([A-Z][A-Z0-9_]+)=", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def test_every_setting_is_in_env_example_and_nothing_else_is() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    documented = env_example_names()
+    assert settings - documented == set(), "settings missing from .env.example"
+    assert documented - settings - PROCESS_VARIABLES == set(), "unknown names in .env.example"
+
+
+def test_compose_sets_only_real_settings() -> None:
+    environment = compose()["services"]["gateway"]["environment"]
+    known = {name.upper() for name in Settings.model_fields} | PROCESS_VARIABLES
+    assert set(environment) - known == set()
+
+
+def resolve(value: str, env: dict[str, str]) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?message}, as compose would with `env`."""
+    def one(match: re.Match[str]) -> str:
+        name, op, rest = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise AssertionError(f"compose would refuse to start: {name}: {rest}")
+        return rest or ""
+    return re.sub(r"\$\{([A-Z_]+)(:[-?])?([^}]*)\}", one, value)
+
+
+@pytest.mark.e2e
+def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """What the image does, without Docker: install the lock, migrate, `serve`, /readyz."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--disable-pip-version-check"]
+    subprocess.run([*pip, "--require-hashes", "--no-deps", "-r",
+                    str(ROOT / "requirements.lock")], check=True)
+    build = tmp_path / "src"
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, build / name if build.exists() else _mkdir(build) / name)
+    shutil.copytree(ROOT / "app", build / "app")
+    subprocess.run([*pip, "--no-deps", str(build)], check=True)
+
+    secrets = {"SHOP_API_TOKEN": "shop-token-from-compose-test-0001",
+               "OPS_API_TOKEN": "ops-token-from-compose-test-0001",
+               "POSTGRES_PASSWORD": "unused-here"}
+    environment = {k: resolve(str(v), secrets)
+                   for k, v in compose()["services"]["gateway"]["environment"].items()}
+    port = free_port()
+    environment |= {"DATABASE_URL": postgres_url, "PORT": str(port), "WEB_CONCURRENCY": "1"}
+    clean_env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
+                 **environment}
+    workdir = tmp_path / "srv"  # the image's WORKDIR: alembic.ini and migrations only
+    workdir.mkdir()
+    shutil.copy(ROOT / "alembic.ini", workdir)
+    shutil.copytree(ROOT / "migrations", workdir / "migrations")
+    subprocess.run([str(venv / "bin" / "alembic"), "upgrade", "head"], cwd=workdir,
+                   env=clean_env, check=True, capture_output=True)
+    server = subprocess.Popen([str(venv / "bin" / "payletter-gateway"), "serve", "--host",
+                               "127.0.0.1"], cwd=workdir, env=clean_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert ready.status_code == 200 and ready.json()["database"] == "ok"
+        assert ready.headers["x-request-id"]
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
+    assert server.returncode in (0, -15), output
+    assert "Application shutdown complete" in output
+    assert '"level": "info"' in output  # LOG_FORMAT=json from compose: JSON lines
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_env_example_is_loadable_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copying .env.example to .env must give a working sim configuration."""
+    for name in os.environ:
+        if name.upper() in {n.upper() for n in Settings.model_fields}:
+            monkeypatch.delenv(name)
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    monkeypatch.chdir(tmp_path)
+    from app.settings import load_settings
+
+    settings = load_settings()
+    assert settings.payletter_env == "sim"
+    assert settings.callback_networks  # not "nobody may call back"
