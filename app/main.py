@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.api import billing, demo, health, ops_page, orders, payletter, reconciliations, webhooks
+from app.api.cors import FrontendCORSMiddleware
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway, payletter_client, payletter_http
@@ -65,6 +66,8 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan)
+    if config.allowed_origins:
+        app.add_middleware(FrontendCORSMiddleware, origins=config.allowed_origins)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(orders.router)

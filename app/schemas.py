@@ -46,6 +46,17 @@ class OrderCreate(BaseModel):
     company_name_flag: YesNo | None = None
 
 
+class IntentOrderCreate(BaseModel):
+    """An order from the shop's frontend: the backend's signed intent, and the buyer's pick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: str = Field(min_length=1, max_length=8192,
+                        description="pli1.<payload>.<signature>, signed by the shop's backend")
+    pgcode: str | None = Field(default=None, max_length=20,
+                               description="The buyer's method, when the intent allows several")
+
+
 class DeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -46,6 +46,7 @@ PUBLIC_TEST_MERCHANT = {
 # Tokens that work out of the box in sim only (printed by `make run`).
 SIM_SHOP_TOKEN = "sim-shop-token"  # noqa: S105  (public demo value, sim only)
 SIM_OPS_TOKEN = "sim-ops-token"  # noqa: S105
+SIM_INTENT_SECRET = "sim-intent-secret-for-the-demo-only"  # noqa: S105
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "todo", "replace-me"}
 
@@ -124,6 +125,10 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=50, ge=1, le=1000)
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # Orders straight from the shop's frontend: the secret the shop's backend signs order
+    # intents with, and the web origins allowed to post them (comma-separated).
+    shop_intent_secret: SecretStr | None = None
+    shop_allowed_origins: CsvStr = None
     # Where the buyer lands after the payment window; order_no and outcome are appended.
     shop_result_url: str | None = None
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
@@ -266,12 +271,37 @@ class Settings(BaseSettings):
         return warnings
 
     @cached_property
+    def intent_secret(self) -> str | None:
+        """The order-intent key; in sim a public demo one, elsewhere only if configured."""
+        secret = _reveal(self.shop_intent_secret)
+        if secret:
+            return secret
+        return SIM_INTENT_SECRET if self.payletter_env == "sim" else None
+
+    @cached_property
+    def allowed_origins(self) -> tuple[str, ...]:
+        origins = tuple(o.strip().rstrip("/") for o in (self.shop_allowed_origins or "")
+                        .split(",") if o.strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.hostname
+                                  or parts.path or parts.query):
+                raise ConfigError(f"SHOP_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                                  "(scheme://host[:port], no path)")
+        return origins
+
+    @cached_property
     def webhook_secret(self) -> str | None:
         return _reveal(self.shop_webhook_secret) or None
 
     def validate_all(self) -> None:
         """Touch every derived value so a bad setting fails at start-up, not on first use."""
-        _ = (self.merchants, self.callback_networks, self.trusted_proxy_networks)
+        _ = (self.merchants, self.callback_networks, self.trusted_proxy_networks,
+             self.allowed_origins)
+        intent = _reveal(self.shop_intent_secret)
+        if intent is not None and self.payletter_env != "sim" and (
+                is_placeholder(intent) or len(intent) < 16):
+            raise ConfigError("SHOP_INTENT_SECRET must be a real secret of 16+ characters")
         if self.shop_webhook_url:
             if not self.webhook_secret:
                 raise ConfigError("SHOP_WEBHOOK_URL is set but SHOP_WEBHOOK_SECRET is not")

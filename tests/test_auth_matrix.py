@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.api.deps import caller_role, require_ops, require_shop
+from app.api.deps import caller_role, order_creator, require_ops, require_shop
 from app.api.ops_page import ops_page_caller
 from tests.conftest import client_for
 
@@ -91,7 +91,8 @@ async def test_every_api_route_needs_a_token_and_operator_routes_the_ops_token(
         for endpoint in endpoints(gateway_app):
             if PUBLIC.match(endpoint.path) or endpoint.path.startswith("/ops"):
                 continue
-            assert caller_role in endpoint.calls, (
+            # order_creator: the shop token, or (no token at all) a signed order intent
+            assert caller_role in endpoint.calls or order_creator in endpoint.calls, (
                 f"{endpoint} has no auth dependency: add ShopDep/ReaderDep/OpsDep, or make it "
                 "public on purpose in PUBLIC")
             r = await request(anonymous, endpoint)
@@ -104,7 +105,7 @@ async def test_every_api_route_needs_a_token_and_operator_routes_the_ops_token(
                 r = await request(shop, endpoint)
                 assert r.status_code == 403, f"{endpoint} (ops only) took the shop token"
                 ops_only += 1
-            if require_shop in endpoint.calls:
+            if require_shop in endpoint.calls or order_creator in endpoint.calls:
                 r = await request(ops, endpoint)
                 assert r.status_code == 403, f"{endpoint} (shop only) took the ops token"
             checked += 1

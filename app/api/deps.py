@@ -69,6 +69,24 @@ def require_ops(role: RoleDep) -> Role:
     return role
 
 
+async def order_creator(request: Request, gateway: GatewayDep) -> Role | None:
+    """POST /orders: the shop with its token, or anyone holding a signed order intent.
+
+    A request with an Authorization header must carry the shop token. Without one, only a
+    body with an `intent` may go on (the intent's signature is checked by the service).
+    """
+    if request.headers.get("authorization"):
+        return require_shop(caller_role(request, gateway))
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "intent" in body:
+        return None
+    raise Unauthorized("missing bearer token (a shop's frontend posts a signed order intent)")
+
+
 ShopDep = Annotated[Role, Depends(require_shop)]
+OrderCreatorDep = Annotated[Role | None, Depends(order_creator)]
 ReaderDep = Annotated[Role, Depends(require_reader)]
 OpsDep = Annotated[Role, Depends(require_ops)]

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.api.deps import GatewayDep, OpsDep, ReaderDep, SessionDep, ShopDep
+from app.api.deps import GatewayDep, OpsDep, OrderCreatorDep, ReaderDep, SessionDep
 from app.errors import InvalidRequest
-from app.schemas import OrderCreate
+from app.schemas import IntentOrderCreate, OrderCreate
 from app.services.history import order_with_history
 from app.services.order_queries import (
     FILTER_PARAMS,
@@ -19,7 +19,7 @@ from app.services.order_queries import (
     orders_page,
     parse_filter,
 )
-from app.services.orders import create_order
+from app.services.orders import create_order, create_order_from_intent
 from app.services.receipts import issue_cash_receipt, transaction_receipt
 from app.services.refunds import cancel_order
 from app.services.sync import sync_order
@@ -31,16 +31,19 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 
 @router.post("", status_code=201)
 async def post_order(
-    body: OrderCreate,
+    body: OrderCreate | IntentOrderCreate,
     session: SessionDep,
     gateway: GatewayDep,
-    _: ShopDep,
+    _: OrderCreatorDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
-    """Create an order and its Payletter payment window."""
+    """Create an order and its Payletter payment window (shop token, or a signed intent)."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
-    result = await create_order(session, gateway, body, idempotency_key)
+    if isinstance(body, IntentOrderCreate):
+        result = await create_order_from_intent(session, gateway, body)
+    else:
+        result = await create_order(session, gateway, body, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 

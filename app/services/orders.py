@@ -17,19 +17,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import (
     AppError,
     Conflict,
+    Forbidden,
     InvalidRequest,
     PaymentRefused,
     UpstreamError,
     UpstreamTimeout,
 )
 from app.gateway import Gateway
+from app.intents import IntentError, verify_intent
 from app.models import Delivery, IdempotencyKey, Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus
 from app.payletter.errors import (
@@ -43,7 +45,7 @@ from app.payletter.errors import (
 from app.payletter.methods import default_tax_amount
 from app.payletter.models import PaymentRequest, PaymentWindow, build_request
 from app.repositories import IdempotencyRepository, OrderRepository
-from app.schemas import DeliveryOut, OrderCreate, OrderOut, TransitionOut
+from app.schemas import DeliveryOut, IntentOrderCreate, OrderCreate, OrderOut, TransitionOut
 from app.security import sign_link
 from app.services.transitions import transition
 
@@ -118,6 +120,61 @@ async def create_order(
     session: AsyncSession, gateway: Gateway, body: OrderCreate, idempotency_key: str | None
 ) -> CreateResult:
     return await open_payment(session, gateway, body, idempotency_key)
+
+
+INTENT_SCOPE = "orders.intent"
+
+
+async def create_order_from_intent(
+    session: AsyncSession, gateway: Gateway, body: IntentOrderCreate
+) -> CreateResult:
+    """An order the shop's backend signed, posted by the buyer's browser.
+
+    The terms come only from the verified intent; the browser may only pick the method
+    among those the intent allows. The same intent again is the same order (its order_no
+    is the idempotency key), never a second payment window.
+    """
+    secret = gateway.settings.intent_secret
+    if secret is None:
+        raise Forbidden("order intents are not enabled here (set SHOP_INTENT_SECRET)")
+    try:
+        terms = verify_intent(secret, body.intent)
+    except IntentError as exc:
+        raise InvalidRequest(str(exc), field="intent") from None
+    fields = {k: v for k, v in terms.items() if k not in ("expires_at", "pgcodes")}
+    fields["pgcode"] = _chosen_pgcode(terms, body.pgcode)
+    try:
+        order = OrderCreate.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False)[0]
+        name = ".".join(str(p) for p in error["loc"]) or "intent"
+        raise InvalidRequest(f"intent term {name}: {error['msg']}", field="intent") from None
+    try:
+        return await open_payment(session, gateway, order, f"intent:{order.order_no}",
+                                  scope=INTENT_SCOPE)
+    except InvalidRequest as exc:
+        if exc.field != "Idempotency-Key":
+            raise
+        raise Conflict(f"this order intent was already used for order {order.order_no} "
+                       "with another payment method; ask the shop for a new one",
+                       field="intent") from None
+
+
+def _chosen_pgcode(terms: dict[str, Any], chosen: str | None) -> str:
+    fixed, allowed = terms.get("pgcode"), terms.get("pgcodes")
+    if isinstance(fixed, str):
+        if chosen not in (None, fixed):
+            raise InvalidRequest(f"this intent is for pgcode {fixed!r}, not {chosen!r}",
+                                 field="pgcode")
+        return fixed
+    if not isinstance(allowed, list) or not all(isinstance(p, str) for p in allowed):
+        raise InvalidRequest("intent must carry pgcode or a list pgcodes", field="intent")
+    if chosen is None:
+        raise InvalidRequest(f"choose a pgcode: one of {', '.join(allowed)}", field="pgcode")
+    if chosen not in allowed:
+        raise InvalidRequest(f"pgcode {chosen!r} is not allowed by this intent "
+                             f"({', '.join(allowed)})", field="pgcode")
+    return chosen
 
 
 async def open_payment(
