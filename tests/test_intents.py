@@ -223,3 +223,22 @@ def test_the_verifier_refuses_an_intent_without_an_expiry() -> None:
     token = sign_intent(SECRET, {k: v for k, v in terms().items() if k != "expires_at"})
     with pytest.raises(IntentError, match="expires_at"):
         verify_intent(SECRET, token)
+
+
+async def test_the_demo_shop_signs_catalogue_prices_and_the_browser_posts_the_intent(
+    gateway_app: FastAPI, engine: AsyncEngine
+) -> None:
+    async with client_for(gateway_app, peer="203.0.113.50") as browser:
+        page = await browser.get("/demo")
+        assert "fetch('/orders'" in page.text and 'id="product"' in page.text
+        signed = await browser.post("/demo/intent", data={"product": "tea"})
+        intent = signed.json()["intent"]
+        created = await browser.post("/orders", json={"intent": intent, "pgcode": "kakaopay"})
+        assert created.status_code == 201
+        assert created.json()["amount"] == 8000  # the catalogue's price, not the page's
+        no_js = await browser.post("/demo/orders", data={"product": "mug",
+                                                         "pgcode": "creditcard"})
+        assert no_js.status_code == 303 and "location=online" in no_js.headers["location"]
+        unknown = await browser.post("/demo/intent", data={"product": "gold"})
+        assert unknown.status_code == 422
+    assert await scalar(engine, "SELECT count(*) FROM orders") == 2

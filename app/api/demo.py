@@ -7,6 +7,7 @@ the shop token's authority) and sends the browser to the payment window.
 from __future__ import annotations
 
 import asyncio
+import time
 from html import escape
 from typing import Annotated
 from urllib.parse import quote
@@ -16,12 +17,13 @@ from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import GatewayDep, SessionDep
-from app.errors import AppError
+from app.errors import AppError, InvalidRequest
+from app.intents import sign_intent
 from app.models import Order
 from app.payletter.methods import METHODS
 from app.repositories import OrderRepository
-from app.schemas import OrderCreate
-from app.services.orders import create_order
+from app.schemas import IntentOrderCreate
+from app.services.orders import create_order_from_intent, new_order_no
 
 router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
 
@@ -44,40 +46,96 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
+# The shop's catalogue: the price is the shop's, never the browser's.
+CATALOG: dict[str, tuple[str, int]] = {
+    "coffee": ("Coffee beans 1kg", 15000),
+    "tea": ("Green tea 100g", 8000),
+    "mug": ("Ceramic mug", 12300),
+    "sample": ("Sample pack", 500),
+}
+BUYER = "demo_buyer"
+
+# The page's only script: ask the shop's backend for a signed intent, post it to the
+# gateway's POST /orders (what a real shop frontend does), then open the payment window.
+# Without JavaScript the form still works through the backend (/demo/orders).
+_SCRIPT = """
+document.getElementById('checkout').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const shown = document.getElementById('error');
+  try {
+    const signed = await fetch('/demo/intent', {method: 'POST', body: form});
+    if (!signed.ok) throw new Error((await signed.json()).error.message);
+    const {intent} = await signed.json();
+    const created = await fetch('/orders', {method: 'POST',
+      headers: {'content-type': 'application/json'},
+      body: JSON.stringify({intent, pgcode: form.get('pgcode')})});
+    const order = await created.json();
+    if (!created.ok) throw new Error(order.error.message);
+    window.location.assign(order.online_url);
+  } catch (problem) {
+    shown.textContent = problem.message;
+    shown.hidden = false;
+  }
+});
+"""
+
+
 @router.get("", response_class=HTMLResponse)
 async def shop_page(error: str | None = None) -> HTMLResponse:
     """The demo shop's checkout form."""
-    options = "".join(
+    methods = "".join(
         f"<option value='{code}'>{escape(METHODS[code].label)} ({code})</option>"
         for code in DEMO_METHODS
     )
-    problem = f"<p class='error' id='error'>{escape(error)}</p>" if error else ""
-    return _page("Demo shop", f"""{problem}
+    products = "".join(f"<option value='{key}'>{escape(name)}: {price:,} won</option>"
+                       for key, (name, price) in CATALOG.items())
+    hidden = "" if error else " hidden"
+    return _page("Demo shop", f"""<p class='error' id='error'{hidden}>{escape(error or "")}</p>
 <form method="post" action="/demo/orders" id="checkout">
-  <label for="product_name">Product</label>
-  <input id="product_name" name="product_name" value="Coffee beans 1kg" maxlength="120">
-  <label for="amount">Amount (won)</label>
-  <input id="amount" name="amount" type="number" value="15000" min="1">
+  <label for="product">Product</label>
+  <select id="product" name="product">{products}</select>
   <label for="pgcode">Payment method</label>
-  <select id="pgcode" name="pgcode">{options}</select>
+  <select id="pgcode" name="pgcode">{methods}</select>
   <button type="submit" id="pay">Pay</button>
 </form>
-<p class="note">Runs against the local Payletter simulator: no real money moves.</p>""")
+<p class="note">The shop's backend signs the order (price included) as an intent; this page
+posts it to the gateway's <code>POST /orders</code> with no token. Runs against the local
+Payletter simulator: no real money moves.</p>
+<script>{_SCRIPT}</script>""")
+
+
+def _intent_for(gateway: GatewayDep, product: str) -> str:
+    """The shop backend's part: terms from the catalogue, signed, valid for 15 minutes."""
+    if product not in CATALOG:
+        raise InvalidRequest(f"unknown product {product!r}", field="product")
+    name, price = CATALOG[product]
+    secret = gateway.settings.intent_secret
+    assert secret is not None  # the demo exists only in sim, where a demo secret is set
+    return sign_intent(secret, {
+        "order_no": new_order_no(), "amount": price, "product_name": name, "user_id": BUYER,
+        "user_name": "Demo Buyer", "pgcodes": list(DEMO_METHODS),
+        "expires_at": int(time.time()) + 900,
+    })
+
+
+@router.post("/intent")
+async def demo_intent(gateway: GatewayDep, product: Annotated[str, Form()]) -> dict[str, str]:
+    """The demo shop's backend: sign the order terms the shop decided."""
+    return {"intent": _intent_for(gateway, product)}
 
 
 @router.post("/orders")
 async def demo_checkout(
     session: SessionDep,
     gateway: GatewayDep,
-    product_name: Annotated[str, Form()],
-    amount: Annotated[int, Form()],
+    product: Annotated[str, Form()],
     pgcode: Annotated[str, Form()],
 ) -> RedirectResponse:
-    """Create the order as a shop backend would, then open the payment window."""
-    body = OrderCreate(pgcode=pgcode, amount=amount, product_name=product_name,
-                       user_id="demo_buyer", user_name="Demo Buyer")
+    """Without JavaScript: the backend posts the same signed intent itself."""
     try:
-        result = await create_order(session, gateway, body, idempotency_key=None)
+        body = IntentOrderCreate(intent=_intent_for(gateway, product), pgcode=pgcode)
+        result = await create_order_from_intent(session, gateway, body)
     except AppError as exc:
         return RedirectResponse(f"/demo?error={quote(exc.message)}", status_code=303)
     if result.status_code != 201:

@@ -87,9 +87,8 @@ async def test_the_demo_purchase_ends_on_a_result_page_showing_paid(
     d = driver
     wait = WebDriverWait(d, 20)  # type: ignore[arg-type]
     d.get(f"{stack.service.url}/demo")  # type: ignore[attr-defined]
-    amount = d.find_element(By.ID, "amount")  # type: ignore[attr-defined]
-    amount.clear()
-    amount.send_keys("12300")
+    # The shop's catalogue decides the price; its backend signs it into an intent.
+    Select(d.find_element(By.ID, "product")).select_by_value("mug")  # type: ignore[attr-defined]
     Select(d.find_element(By.ID, "pgcode")).select_by_value("creditcard")  # type: ignore[attr-defined]
     d.find_element(By.ID, "pay").click()  # type: ignore[attr-defined]
 
