@@ -299,7 +299,7 @@ class Settings(BaseSettings):
         _ = (self.merchants, self.callback_networks, self.trusted_proxy_networks,
              self.allowed_origins)
         intent = _reveal(self.shop_intent_secret)
-        if intent is not None and self.payletter_env != "sim" and (
+        if intent and self.payletter_env != "sim" and (
                 is_placeholder(intent) or len(intent) < 16):
             raise ConfigError("SHOP_INTENT_SECRET must be a real secret of 16+ characters")
         if self.shop_webhook_url:

@@ -158,3 +158,22 @@ def test_a_placeholder_among_rotated_tokens_stops_start_up(
     monkeypatch.setenv("OPS_API_TOKEN", "ops-current-0123456789")
     with pytest.raises(ConfigError, match="SHOP_API_TOKEN"):
         load_settings()
+
+
+def test_an_empty_intent_secret_means_intents_are_off_outside_sim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYLETTER_ENV", "test")
+    monkeypatch.setenv("SHOP_API_TOKEN", "shop-token-real-0123")
+    monkeypatch.setenv("OPS_API_TOKEN", "ops-token-real-0123")
+    monkeypatch.setenv("SHOP_INTENT_SECRET", "")
+    assert load_settings().intent_secret is None
+    monkeypatch.setenv("SHOP_INTENT_SECRET", "short")
+    with pytest.raises(ConfigError, match="SHOP_INTENT_SECRET"):
+        load_settings()
+
+
+def test_allowed_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_ALLOWED_ORIGINS", "https://shop.example, https://shop.example/pay")
+    with pytest.raises(ConfigError, match="SHOP_ALLOWED_ORIGINS"):
+        load_settings()
