@@ -19,6 +19,8 @@ def parse_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
             value = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BodyError("body is not valid JSON") from exc
+        except RecursionError as exc:  # "[[[[…" fits in any size limit
+            raise BodyError("body is nested too deeply") from exc
         if not isinstance(value, dict):
             raise BodyError("body must be a JSON object")
         return value

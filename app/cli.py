@@ -197,7 +197,12 @@ def migrate(revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    command.upgrade(Config(str(ROOT / "alembic.ini")), revision)
+    # The working directory first (the image's /srv), then the source tree.
+    candidates = [Path.cwd() / "alembic.ini", ROOT / "alembic.ini"]
+    found = next((path for path in candidates if path.exists()), None)
+    if found is None:
+        raise click.ClickException("alembic.ini not found here or next to the package")
+    command.upgrade(Config(str(found)), revision)
 
 
 @cli.command("check-config")

@@ -104,12 +104,13 @@ class OrderRepository:
                 .execution_options(populate_existing=True))
         return await self.session.scalar(stmt)
 
-    async def pending_older_than(self, cutoff: datetime, limit: int = 100) -> Sequence[Order]:
+    async def pending_older_than(self, cutoff: datetime, limit: int = 100,
+                                 statuses: tuple[str, ...] = ("created", "pending")
+                                 ) -> Sequence[Order]:
         """Orders whose buyer never came back: the sweeper asks Payletter about them."""
         stmt = (
             select(Order)
-            .where(Order.status.in_(("created", "pending", "awaiting_deposit")),
-                   Order.updated_at < cutoff)
+            .where(Order.status.in_(statuses), Order.updated_at < cutoff)
             .order_by(Order.updated_at)
             .limit(limit)
         )
@@ -295,8 +296,9 @@ class RefundRepository:
                                     Refund.status.in_(("requested", "unknown")))
         return await self.session.scalar(stmt)
 
-    async def unknown_older_than(self, cutoff: datetime, limit: int = 100) -> Sequence[Refund]:
-        stmt = (select(Refund).where(Refund.status == "unknown", Refund.updated_at < cutoff)
+    async def unknown_older_than(self, cutoff: datetime, limit: int = 100,
+                                 status: str = "unknown") -> Sequence[Refund]:
+        stmt = (select(Refund).where(Refund.status == status, Refund.updated_at < cutoff)
                 .order_by(Refund.id).limit(limit))
         return (await self.session.scalars(stmt)).all()
 

@@ -149,6 +149,11 @@ class Settings(BaseSettings):
             return f"{int(hour):02d}:{minute}"
         raise ValueError(f"{value!r} is not a Korea time of day as HH:MM (or off)")
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("public_base_url", "payletter_base_url", "shop_result_url", "shop_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

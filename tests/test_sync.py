@@ -173,3 +173,31 @@ async def test_the_callback_s_cash_receipt_is_stored_with_the_order(gw: SimGatew
     assert detail["status"] == "paid"
     receipt = detail["payment_details"].get("cash_receipt")
     assert receipt is None or isinstance(receipt, dict)
+
+
+async def test_a_refund_stuck_in_requested_is_settled_by_the_sweeper(
+    gw: SimGateway, engine: AsyncEngine
+) -> None:
+    """The process died between storing the refund and hearing Payletter's answer."""
+    order = await gw.create_order(amount=6000)
+    await gw.pay(order)
+    r = await gw.ops.post(f"/orders/{order['order_no']}/cancel", json={"amount": 2000})
+    assert r.status_code == 200
+    async with engine.begin() as conn:  # rewind: as if the answer had never been recorded
+        await conn.execute(text(
+            "UPDATE refunds SET status = 'requested', cid = NULL, updated_at = :t"),
+            {"t": datetime.now(UTC) - timedelta(minutes=5)})
+        await conn.execute(text("UPDATE orders SET status = 'paid', cancelled_amount = 0"))
+    blocked = await gw.ops.post(f"/orders/{order['order_no']}/cancel", json={"amount": 1000})
+    assert blocked.status_code == 409  # a refund in flight blocks the next one
+    await sweep_once(gw.service.state.gateway)
+    detail = await gw.order(order["order_no"])
+    assert detail["refunds"][0]["status"] == "done"  # found in Payletter's list: done
+    assert detail["status"] == "partially_cancelled" and detail["cancelled_amount"] == 2000
+    assert [a["outcome"] for a in detail["audit"] if a["actor"] == "sweeper"][:1] == ["unknown"]
+
+
+def test_log_level_is_case_insensitive() -> None:
+    from tests.conftest import make_settings
+
+    assert make_settings("sqlite+aiosqlite:///x.db", log_level="info").log_level == "INFO"

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.payletter import INBOUND_STATE, answer_for
 from app.errors import AppError, Unauthorized
 from app.gateway import Gateway
+from app.metrics import observe_delivery
 from app.services.payments import UNAVAILABLE, Inbound, Outcome, record
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ async def _failed_delivery(request: Request, inbound: Inbound, message: str) -> 
         log.error("could not record the %s delivery either: %s", inbound.kind,
                   type(exc).__name__)
     outcome.delivery = None
+    observe_delivery(inbound.kind, outcome.outcome, outcome.verification, 0.0)
     return answer_for(gateway, inbound, outcome)
 
 

@@ -14,11 +14,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.requests import ClientDisconnect
 
 from app.api.demo import demo_extras
 from app.api.deps import GatewayDep, SessionDep
 from app.bodies import BodyError, parse_fields
-from app.errors import PayloadTooLarge
+from app.errors import BadRequest, PayloadTooLarge
 from app.gateway import Gateway
 from app.metrics import FORBIDDEN_SOURCES, observe_delivery
 from app.net import client_address, in_networks
@@ -38,11 +39,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise PayloadTooLarge(f"body larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody is left to answer; not our error either
+        raise BadRequest("the client went away before its body was complete") from None
     return b"".join(chunks)
 
 

@@ -185,3 +185,17 @@ async def _cancels_listed(gateway: Gateway, client_id: str, days: set[date]
 def _korea_day(moment: datetime) -> date:
     return moment.astimezone(KST).date()
 
+
+
+async def mark_unknown(session: AsyncSession, refund_id: int, *, actor: str) -> bool:
+    """A refund stuck in `requested` (its process died mid-call) becomes `unknown`."""
+    refunds = RefundRepository(session)
+    refund = await refunds.lock(refund_id)
+    if refund is None or refund.status != "requested":
+        return False
+    order = await OrderRepository(session).lock_by_id(refund.order_id)
+    refund.status = "unknown"
+    refund.error = "the process handling this refund stopped before Payletter answered"
+    await audit(session, actor=actor, action=f"{refund.kind}_cancel", outcome="unknown",
+                order=order, refund_id=refund.id, reason="stuck in requested")
+    return True
