@@ -9,8 +9,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SIM_PORT ?= 8001
 
-.PHONY: help setup run serve simulator test lint typecheck pytest migrate browser-deps clean \
-        bench-queries
+.PHONY: help setup run serve simulator test soak lint typecheck pytest migrate browser-deps clean \
+        bench-queries bench
 
 help:
 	@echo "make run    start the service (SQLite) and the Payletter simulator"
@@ -50,8 +50,18 @@ browser-deps:
 
 test: browser-deps lint typecheck pytest
 
+# The reliability scenarios at full size (tests/reliability; `make test` runs them smaller),
+# then docs/reliability.md from their figures, also when one failed (it says which).
+soak: setup
+	RELIABILITY_SCALE=full $(BIN)/pytest tests/reliability -q -p no:cacheprovider; \
+	status=$$?; $(BIN)/python -m tests.reliability.report; exit $$status
+
 bench-queries: setup
 	$(BIN)/python -m bench.order_queries
+
+# Callback and order-creation load (bench/load.py; wrk from Debian when root, else Python).
+bench: setup
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -130,7 +130,8 @@ class ChargeCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    billkey_id: StrictInt = Field(gt=0, description="The id GET /billing/billkeys shows.")
+    billkey_id: StrictInt = Field(gt=0, le=2**63 - 1,
+                                  description="The id GET /billing/billkeys shows.")
     amount: StrictInt = Field(description="Whole won.")
     product_name: str
     order_no: str | None = Field(default=None, min_length=1, max_length=40,

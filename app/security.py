@@ -32,6 +32,6 @@ def sign_link(key: str, purpose: str, order_no: str) -> str:
 
 
 def verify_link(key: str, purpose: str, order_no: str, signature: str | None) -> bool:
-    if not signature:
+    if not signature or not signature.isascii():  # compare_digest refuses non-ASCII str
         return False
     return hmac.compare_digest(sign_link(key, purpose, order_no), signature.lower())

@@ -175,7 +175,13 @@ class CallbackEngine:
         key = None if self._transport is not None else source
         client = self._clients.get(key)
         if client is None:
-            transport = self._transport or httpx.AsyncHTTPTransport(local_address=source)
+            # No cap on connections: Payletter's deliveries don't queue behind each other,
+            # and a request left waiting for a pooled connection can, when its pool timeout
+            # fires just as it is handed a new one, leak that slot for good (httpcore 1.0.9,
+            # encode/httpcore#1093): after a burst, every later delivery "timed out" unsent.
+            transport = self._transport or httpx.AsyncHTTPTransport(
+                local_address=source,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=20))
             client = httpx.AsyncClient(
                 transport=transport,
                 timeout=self._config.callback_timeout,

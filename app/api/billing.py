@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
-from app.api.deps import GatewayDep, OpsDep, ReaderDep, SessionDep, ShopDep
+from app.api.deps import GatewayDep, OpsDep, ReaderDep, RowId, SessionDep, ShopDep
+from app.api.responses import API_ERRORS
 from app.db import utcnow
 from app.errors import InvalidRequest
 from app.schemas import ChargeCreate, RegistrationCreate
@@ -22,7 +23,7 @@ from app.services.billing import (
 )
 from app.services.orders import CreateResult
 
-router = APIRouter(prefix="/billing", tags=["billing"])
+router = APIRouter(prefix="/billing", tags=["billing"], responses=API_ERRORS)
 
 BillingAction = Literal["autopay_charge", "autopay_registration", "billkey_revoke"]
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -66,12 +67,12 @@ async def billkeys(
 
 
 @router.get("/billkeys/{billkey_id}")
-async def billkey(billkey_id: int, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+async def billkey(billkey_id: RowId, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
     return await get_billkey(session, billkey_id)
 
 
 @router.post("/billkeys/{billkey_id}/revoke")
-async def revoke(billkey_id: int, session: SessionDep, role: OpsDep, now: NowDep
+async def revoke(billkey_id: RowId, session: SessionDep, role: OpsDep, now: NowDep
                  ) -> dict[str, Any]:
     """Refuse every later charge with this billkey (local: Payletter has no revoke call)."""
     return await revoke_billkey(session, billkey_id, actor=role, now=now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_scope
@@ -16,7 +16,9 @@ from app.security import token_in
 Role = Literal["shop", "ops"]
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    # hop on every request for an attribute read.
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -90,3 +92,7 @@ ShopDep = Annotated[Role, Depends(require_shop)]
 OrderCreatorDep = Annotated[Role | None, Depends(order_creator)]
 ReaderDep = Annotated[Role, Depends(require_reader)]
 OpsDep = Annotated[Role, Depends(require_ops)]
+
+# A row id in a path: a positive 64-bit integer (larger ones can't be bound to a query:
+# SQLite raises OverflowError, PostgreSQL a data error), so out of range is a 422.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -54,10 +54,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                         headers=exc.headers)
 
 
+def refused_value(exc: Exception) -> bool:
+    """PostgreSQL refused a value the request brought (SQLSTATE class 22, "data exception":
+    a NUL character in text, a number out of range): bad input, not an outage."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
+    inbound: Inbound | None = getattr(request.state, INBOUND_STATE, None)
+    if inbound is None and refused_value(exc):
+        log.warning("database refused a value while serving %s: %s", request.url.path,
+                    type(exc).__name__)
+        return JSONResponse(error_body(
+            "bad_request", "a value in this request can't be stored (a NUL character, or a "
+            "number out of range)"), status_code=400)
     log.error("database unavailable while serving %s: %s", request.url.path,
               type(exc).__name__)
-    inbound: Inbound | None = getattr(request.state, INBOUND_STATE, None)
     if inbound is not None:
         return await _failed_delivery(request, inbound, "database unavailable; please redeliver")
     return JSONResponse(error_body("unavailable", "database unavailable; try again shortly"),

@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.api.deps import GatewayDep, OpsDep, OrderCreatorDep, ReaderDep, SessionDep
+from app.api.responses import API_ERRORS
 from app.errors import InvalidRequest
-from app.schemas import IntentOrderCreate, OrderCreate
+from app.schemas import IntentOrderCreate, OrderCreate, OrderDetailOut
 from app.services.history import order_with_history
 from app.services.order_queries import (
     FILTER_PARAMS,
@@ -20,11 +21,12 @@ from app.services.order_queries import (
     parse_filter,
 )
 from app.services.orders import create_order, create_order_from_intent
+from app.services.payments import MAX_AMOUNT
 from app.services.receipts import issue_cash_receipt, transaction_receipt
 from app.services.refunds import cancel_order
 from app.services.sync import sync_order
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], responses=API_ERRORS)
 
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
@@ -51,7 +53,8 @@ async def post_order(
 LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
 
 
-@router.get("")
+@router.get("", responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                 "description": "A page of orders (JSON), or every match (CSV)"}})
 async def list_orders(
     request: Request, session: SessionDep, gateway: GatewayDep, _: ReaderDep,
     sort: str | None = None, cursor: str | None = None, limit: int = 50,
@@ -73,7 +76,7 @@ async def list_orders(
                                           limit=limit, totals=totals))
 
 
-@router.get("/{order_no}")
+@router.get("/{order_no}", responses={200: {"model": OrderDetailOut}})
 async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
     """One order with every delivery, state change, refund and audit entry on record."""
     return await order_with_history(session, order_no)
@@ -84,9 +87,10 @@ class CancelBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt | None = Field(default=None, gt=0)
-    taxfree_amount: StrictInt | None = Field(default=None, ge=0)
-    tax_amount: StrictInt | None = Field(default=None, ge=0)
+    # Bounded like every amount we store (BIGINT; SQLite's INTEGER is 64-bit too).
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+    taxfree_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    tax_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 @router.post("/{order_no}/cancel")

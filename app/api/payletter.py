@@ -18,6 +18,13 @@ from starlette.requests import ClientDisconnect
 
 from app.api.demo import demo_extras
 from app.api.deps import GatewayDep, SessionDep
+from app.api.responses import (
+    BROWSER_RESPONSES,
+    CALLBACK_BODY,
+    CALLBACK_RESPONSES,
+    CANCEL_DOC,
+    RETURN_DOC,
+)
 from app.bodies import BodyError, parse_fields
 from app.errors import BadRequest, PayloadTooLarge
 from app.gateway import Gateway
@@ -117,7 +124,7 @@ async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway:
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
 
 
-@router.post("/callback")
+@router.post("/callback", responses=CALLBACK_RESPONSES, openapi_extra=CALLBACK_BODY)
 async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
     """Payletter's server-to-server result (JSON); code 0 only after it is committed."""
     peer = request.client.host if request.client else None
@@ -139,7 +146,8 @@ async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -
     return await _deliver("callback", request, session, gateway, body, fields)
 
 
-@router.post("/return")
+@router.post("/return", status_code=303, response_class=RedirectResponse,
+             responses=BROWSER_RESPONSES, openapi_extra=RETURN_DOC)
 async def payment_return(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
     """The buyer's browser brings the result (form or JSON); verified like a callback."""
     body = await read_body(request, gateway.settings.max_body_bytes)
@@ -150,7 +158,10 @@ async def payment_return(request: Request, session: SessionDep, gateway: Gateway
     return await _deliver("return", request, session, gateway, body, fields)
 
 
-@router.api_route("/cancel", methods=["GET", "POST"])
+@router.get("/cancel", status_code=303, response_class=RedirectResponse,
+            responses=BROWSER_RESPONSES, openapi_extra=CANCEL_DOC)
+@router.post("/cancel", status_code=303, response_class=RedirectResponse,
+             responses=BROWSER_RESPONSES, openapi_extra=CANCEL_DOC)
 async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
     """The buyer pressed cancel in the payment window."""
     body = await read_body(request, gateway.settings.max_body_bytes)

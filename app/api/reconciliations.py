@@ -7,20 +7,33 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.api.deps import GatewayDep, OpsDep, SessionDep
+from app.api.deps import GatewayDep, OpsDep, RowId, SessionDep
+from app.api.responses import API_ERRORS
 from app.errors import NotFound, UpstreamError
 from app.repositories import ReconciliationRepository
 from app.services.reconcile import reconcile, run_detail, run_summary, yesterday_in_korea
 
-router = APIRouter(prefix="/reconciliations", tags=["reconciliations"])
+router = APIRouter(prefix="/reconciliations", tags=["reconciliations"], responses=API_ERRORS)
+
+
+def _iso_day(value: object) -> object:
+    # Pydantic alone reads 0, 0.0 or "86400" as a Unix time (1970-01-02): refuse, don't guess.
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        return value
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+IsoDay = Annotated[dt.date, BeforeValidator(_iso_day)]
 
 
 class ReconcileBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date | None = Field(
+    date: IsoDay | None = Field(
         default=None, description="Korea date, YYYY-MM-DD (default: yesterday in Korea)")
 
 
@@ -44,7 +57,7 @@ async def post_reconciliation(
 @router.get("")
 async def list_reconciliations(
     session: SessionDep, _: OpsDep,
-    date: Annotated[dt.date | None, Query(description="Korea date, YYYY-MM-DD")] = None,
+    date: Annotated[IsoDay | None, Query(description="Korea date, YYYY-MM-DD")] = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Past runs, newest first (counts only; the items are in GET /reconciliations/{id})."""
@@ -54,7 +67,7 @@ async def list_reconciliations(
 
 
 @router.get("/{run_id}")
-async def get_reconciliation(run_id: int, session: SessionDep, _: OpsDep) -> dict[str, Any]:
+async def get_reconciliation(run_id: RowId, session: SessionDep, _: OpsDep) -> dict[str, Any]:
     """One run: what matched, what was fixed, what needs a human, and its audit rows."""
     run = await ReconciliationRepository(session).get(run_id)
     if run is None:

@@ -7,11 +7,12 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from app.api.deps import OpsDep, SessionDep
+from app.api.responses import API_ERRORS
 from app.db import utcnow
 from app.errors import NotFound
 from app.repositories import OutboxRepository
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=API_ERRORS)
 
 EventStatus = Literal["pending", "delivered", "dead"]
 

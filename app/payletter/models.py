@@ -249,8 +249,10 @@ def _to_korea_date(value: object) -> object:
     return value
 
 
-# Money in requests: whole won, a real int (no float, no bool, no numeric string).
-Won = Annotated[int, Strict(), Field(ge=0)]
+# Money in requests: whole won, a real int (no float, no bool, no numeric string), at most
+# a trillion: far above any real payment, and every sum of them fits a 64-bit column.
+MAX_WON = 10**12
+Won = Annotated[int, Strict(), Field(ge=0, le=MAX_WON)]
 # Money in responses: an integer however the JSON spells it, but never a boolean.
 ResponseWon = Annotated[int, BeforeValidator(_reject_bool)]
 YesNo = Literal["Y", "N"]

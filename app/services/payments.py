@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -169,18 +170,33 @@ def _money(fields: Mapping[str, Any], name: str, *, required: bool = False) -> i
 
 
 def _extra(fields: Mapping[str, Any]) -> dict[str, Any]:
+    # Untrusted even in a verified result (payhash covers user_id, amount and tid only, and
+    # the buyer can edit a return): text and whole numbers only, made storable.
     keep = ("cid", "pay_info", "card_info", "domestic_flag", "transaction_date",
             "install_month", "taxfree_amount", "tax_amount", *_VA_FIELDS)
-    extra = {k: fields[k] for k in keep if fields.get(k) not in (None, "")}
+    extra = {k: _storable(fields[k]) for k in keep if fields.get(k) not in (None, "")}
+    extra = {k: v for k, v in extra.items() if v is not None}
     receipt = fields.get("cash_receipt")
     if isinstance(receipt, Mapping):
-        extra["cash_receipt"] = {k: v for k, v in receipt.items() if isinstance(v, str)}
+        extra["cash_receipt"] = {_storable(k): _storable(v) for k, v in receipt.items()
+                                 if isinstance(k, str) and isinstance(v, str)}
     else:
-        flat = {k.removeprefix("cash_receipt_"): v for k, v in fields.items()
+        flat = {_storable(k.removeprefix("cash_receipt_")): _storable(v)
+                for k, v in fields.items()
                 if isinstance(k, str) and k.startswith("cash_receipt_") and isinstance(v, str)}
         if flat:
             extra["cash_receipt"] = flat
     return extra
+
+
+def _storable(value: Any) -> Any:
+    """Text without control characters or lone surrogates (which PostgreSQL and JSON refuse),
+    at most 256 characters; whole numbers as they are; anything else dropped (None)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    if isinstance(value, int):
+        return value
+    return _printable(value, 256)
 
 
 # ---- the operation --------------------------------------------------------------------
@@ -387,12 +403,13 @@ def _already_applied(order: Order, event: OrderEvent) -> bool:
 def _copy_result(order: Order, result: PaymentResult, *, paid: bool) -> None:
     extra = result.extra
     order.tid = result.tid
-    order.cid = _str_or_none(extra.get("cid"))
+    order.cid = _str_or_none(extra.get("cid"), 64)  # the columns' sizes
     order.paid_pgcode = result.pgcode
     order.pay_info = _str_or_none(extra.get("pay_info"))
-    order.card_info = _str_or_none(extra.get("card_info"))
+    order.card_info = _str_or_none(extra.get("card_info"), 32)
     install = str(extra.get("install_month") or "")
-    order.install_month = int(install) if install.isdigit() and len(install) <= 3 else None
+    order.install_month = (int(install) if install.isascii() and install.isdigit()
+                           and len(install) <= 3 else None)  # "²".isdigit() is True
     order.transaction_date = _payletter_time(extra.get("transaction_date"))
     details = dict(order.payment_details or {})
     if any(k in extra for k in _VA_FIELDS):
@@ -408,13 +425,13 @@ def _payletter_time(value: Any) -> Any:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return parse_payletter_datetime(value)
-    except ValueError:
+        return parse_payletter_datetime(value).astimezone(UTC)
+    except (ValueError, OverflowError):  # "0001-01-01 00:00:00" KST is before year 1 in UTC
         return None
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)[:256]
+def _str_or_none(value: Any, limit: int = 256) -> str | None:
+    return None if value in (None, "") else str(value)[:limit]
 
 
 async def _apply_failure(
@@ -433,8 +450,11 @@ async def _apply_failure(
 
 async def _buyer_cancel(session: AsyncSession, gateway: Gateway, inbound: Inbound) -> Outcome:
     orders = OrderRepository(session)
-    order_no = inbound.link_order_no
-    order = await orders.lock_by_order_no(order_no) if order_no else None
+    order_no = inbound.link_order_no or ""
+    # Straight from the URL: only something that could be an order number reaches a query
+    # (PostgreSQL refuses a NUL, and a refused query would read as a database outage).
+    plausible = 0 < len(order_no) <= 64 and order_no.isprintable()
+    order = await orders.lock_by_order_no(order_no) if plausible else None
     key = gateway.payment_key(order.client_id) if order else None
     if order is None or key is None or not verify_link(
         key, CANCEL_LINK, order.order_no, inbound.link_signature
@@ -459,7 +479,11 @@ def _claimed(inbound: Inbound, name: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     # Unverified text: keep it searchable but harmless (PostgreSQL refuses NUL, logs hate CR).
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in str(value)[:64])
+    return _printable(str(value), 64)
+
+
+def _printable(text: str, limit: int) -> str:
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
 
 
 def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
@@ -468,7 +492,7 @@ def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
         received_at=utcnow(),
         source_addr=inbound.source_addr,
         peer_addr=inbound.peer_addr,
-        content_type=(inbound.content_type or "")[:128] or None,
+        content_type=_printable(inbound.content_type or "", 128) or None,
         raw_body=inbound.raw_body,
         query_string=inbound.query_string,
         order_no=_claimed(inbound, "order_no"),

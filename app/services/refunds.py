@@ -94,6 +94,12 @@ def check_refundable(order: Order, amount: int | None, taxfree: int | None, now:
     return refund, tax_free, partial
 
 
+def check_tax(refund: int, taxfree: int, tax_amount: int | None) -> None:
+    if tax_amount is not None and tax_amount > refund - taxfree:
+        raise InvalidRequest("tax_amount can't exceed the taxable part of the refund",
+                             field="tax_amount")
+
+
 async def cancel_order(
     session: AsyncSession,
     gateway: Gateway,
@@ -122,6 +128,7 @@ async def cancel_order(
         raise Conflict(f"refund {in_flight.id} for this order is still {in_flight.status}; "
                        "wait for it or sync the order first")
     value, taxfree, partial = check_refundable(order, amount, taxfree_amount, now or utcnow())
+    check_tax(value, taxfree, tax_amount)
     refund = await refunds.add(Refund(
         order_id=order.id, kind="partial" if partial else "full", amount=value,
         taxfree_amount=taxfree, tax_amount=tax_amount, status="requested",

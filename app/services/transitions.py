@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.models import Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus, next_status
 from app.repositories import OrderRepository
@@ -31,11 +32,13 @@ async def transition(
     order.status = target.value
     if target is OrderStatus.NEEDS_REVIEW:
         order.review_reason = reason
+    # Set here rather than by the column's onupdate at flush, so the event below shows the
+    # order exactly as it will be stored, and one flush writes all three rows.
+    order.updated_at = utcnow()
     row = await OrderRepository(session).add_transition(
         order, from_status=current.value, event=event.value, reason=reason,
         delivery_id=delivery_id,
     )
-    await session.flush()  # updated_at and ids first: the event shows the order as stored
     await record_event(session, order)
     await session.flush()
     return row
