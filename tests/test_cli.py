@@ -587,4 +587,7 @@ async def test_exporting_100000_orders_streams_in_bounded_memory(
     # Ten times the rows, (nearly) the same peak: rows are never all held. Holding them would
     # add well over 100 MiB (the file alone is ~20 MiB of text; ORM rows take many times that).
     assert all_rss - few_rss < 20 * 1024
-    assert all_rss < 250 * 1024
+    # The absolute peak depends on the machine's allocator and libraries (107 MiB on one
+    # venv, 390 MiB on a fresh CI clone for the 10,000-row run too); the difference above is
+    # the proof. This only catches a runaway.
+    assert all_rss < 1024 * 1024
