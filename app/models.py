@@ -114,7 +114,8 @@ class Delivery(Base):
     tid: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
     # payhash_ok, payhash_bad, payhash_missing, status_confirmed, status_unconfirmed,
-    # signature_ok, signature_bad, malformed
+    # tid_already_applied (a repeat of the order's own tid), signature_ok, signature_bad,
+    # malformed
     verification: Mapped[str] = mapped_column(String(24))
     # applied, duplicate, needs_review, unknown_order, rejected, ignored, error
     outcome: Mapped[str] = mapped_column(String(24))

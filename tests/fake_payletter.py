@@ -27,6 +27,12 @@ class FakePayletter:
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
 
+    def confirms(self, result: dict[str, str], status_code: int = 4) -> dict[str, str]:
+        """Make payments/status confirm `result` (its order_no and tid); returns it."""
+        self.statuses[result["order_no"]] = {"token": "1", "tid": result["tid"],
+                                             "status_code": status_code}
+        return result
+
     def calls_to(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body, _ in self.calls if p == path]
 

@@ -43,7 +43,7 @@ async def test_a_verified_form_return_pays_the_order_and_redirects_to_the_result
 ) -> None:
     order = await create_order(shop)
     return_url, _ = await urls(fake_payletter, order)
-    r = await browser.post(return_url, data=return_fields(order))
+    r = await browser.post(return_url, data=fake_payletter.confirms(return_fields(order)))
     assert redirect_query(r) == {"order_no": order["order_no"], "status": "paid",
                                  "outcome": "applied"}
     assert await status_of(shop, order["order_no"]) == "paid"
@@ -56,7 +56,7 @@ async def test_a_json_return_is_accepted_too(
 ) -> None:
     order = await create_order(shop)
     return_url, _ = await urls(fake_payletter, order)
-    r = await browser.post(return_url, json=return_fields(order))
+    r = await browser.post(return_url, json=fake_payletter.confirms(return_fields(order)))
     assert redirect_query(r)["status"] == "paid"
 
 
@@ -72,7 +72,8 @@ async def test_callback_then_return_and_return_then_callback_apply_once(
     assert redirect_query(r) == {"order_no": first["order_no"], "status": "paid",
                                  "outcome": "duplicate"}
     # return, then the callback
-    r = await browser.post((await urls(fake_payletter, second))[0], data=return_fields(second))
+    r = await browser.post((await urls(fake_payletter, second))[0],
+                           data=fake_payletter.confirms(return_fields(second)))
     assert redirect_query(r)["outcome"] == "applied"
     assert (await payletter_peer.post("/payletter/callback", json=callback_body(second))
             ).json() == ACK
@@ -81,6 +82,40 @@ async def test_callback_then_return_and_return_then_callback_apply_once(
     assert paid_transitions == 2
     kinds = await scalar(engine, "SELECT count(DISTINCT kind) FROM deliveries")
     assert kinds == 2
+
+
+async def test_a_return_is_applied_only_once_payletter_confirms_its_tid_for_this_order(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter, engine: AsyncEngine,
+) -> None:
+    """A return's payhash doesn't name the order: payments/status must, before we apply."""
+    order = await create_order(shop)
+    return_url, _ = await urls(fake_payletter, order)
+    result = return_fields(order)
+    # Payletter unreachable: the buyer is told it's pending, nothing is applied.
+    fake_payletter.failures["v1.0/payments/status"] = httpx.ConnectError("down")
+    r = await browser.post(return_url, data=result)
+    assert redirect_query(r) == {"order_no": order["order_no"], "status": "pending",
+                                 "outcome": "error"}
+    # Payletter answers with another tid for this order, or a status that isn't paid.
+    del fake_payletter.failures["v1.0/payments/status"]
+    for tid, code in ((result["tid"] + "x", 4), (result["tid"], 1)):
+        fake_payletter.statuses[order["order_no"]] = {"token": "1", "tid": tid,
+                                                      "status_code": code}
+        r = await browser.post(return_url, data=result)
+        assert redirect_query(r)["outcome"] == "rejected"
+    assert await status_of(shop, order["order_no"]) == "pending"
+    # The callback (from Payletter's address, payhash verified) needs no question.
+    asked = len(fake_payletter.calls_to("v1.0/payments/status"))
+    assert (await payletter_peer.post("/payletter/callback", json=callback_body(order))
+            ).json() == ACK
+    # A repeat of the tid the order holds is a duplicate, answered without asking.
+    r = await browser.post(return_url, data=result)
+    assert redirect_query(r) == {"order_no": order["order_no"], "status": "paid",
+                                 "outcome": "duplicate"}
+    assert len(fake_payletter.calls_to("v1.0/payments/status")) == asked
+    assert await scalar(engine, "SELECT count(*) FROM order_transitions "
+                                "WHERE to_status = 'paid'") == 1
 
 
 async def test_a_return_without_the_signed_link_is_refused(
@@ -102,7 +137,8 @@ async def test_another_order_s_valid_result_replayed_on_this_return_is_refused(
     """payhash covers user_id+amount+tid but not order_no: the signed URL closes the gap."""
     paid, victim = await create_order(shop), await create_order(shop)
     paid_return, _ = await urls(fake_payletter, paid)
-    await browser.post(paid_return, data=return_fields(paid))
+    r = await browser.post(paid_return, data=fake_payletter.confirms(return_fields(paid)))
+    assert redirect_query(r)["outcome"] == "applied"
     stolen = return_fields(paid) | {"order_no": victim["order_no"]}
     victim_return, _ = await urls(fake_payletter, victim)
     for path in (paid_return, victim_return):
@@ -196,7 +232,7 @@ async def test_an_euc_kr_form_return_is_read_correctly(
 ) -> None:
     order = await create_order(shop, user_name="테스터")
     return_url, _ = await urls(fake_payletter, order)
-    body = urlencode(return_fields(order), encoding="cp949")
+    body = urlencode(fake_payletter.confirms(return_fields(order)), encoding="cp949")
     r = await browser.post(return_url, content=body.encode(),
                            headers={"content-type": "application/x-www-form-urlencoded"})
     assert redirect_query(r)["status"] == "paid"

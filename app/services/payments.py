@@ -235,8 +235,12 @@ async def _handle_result(
         return await _apply_failure(session, orders, result)
 
     verification = "payhash_ok"
-    if result.payhash is None:
-        # Nothing in the body proves it; ask Payletter before believing it.
+    # Without a payhash nothing in the body proves the result. A return's payhash proves
+    # less than it seems: it covers user_id+amount+tid, not order_no, so a twin order's
+    # (same amount and buyer) unapplied result would verify on this order's return URL.
+    # Only Payletter can say which order a tid paid; the callback, from Payletter's own
+    # addresses, needs no such question.
+    if result.payhash is None or inbound.kind == "return":
         confirmed = await _confirm_with_payletter(session, gateway, orders, result)
         if isinstance(confirmed, Outcome):
             return confirmed
@@ -280,6 +284,9 @@ async def _confirm_with_payletter(
     order = await orders.get_by_order_no(result.order_no)
     if order is None:
         return _unknown_order(gateway, result)
+    if order.tid == result.tid and _already_applied(order, _event_of(result)):
+        # The order holds this tid already: a repeat, answered without asking Payletter.
+        return "payhash_ok" if result.payhash is not None else "tid_already_applied"
     client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
     # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
     await session.rollback()
@@ -339,7 +346,7 @@ async def _apply_success(
     verification: str,
 ) -> Outcome:
     assert result.tid is not None
-    event = OrderEvent.ACCOUNT_ISSUED if result.is_account_issuance else OrderEvent.APPROVED
+    event = _event_of(result)
     if order.tid == result.tid and _already_applied(order, event):
         return Outcome("duplicate", verification, ACK, "already applied", order)
 
@@ -391,6 +398,10 @@ async def apply_confirmed(
     result = PaymentResult(success=True, order_no=order_no, tid=tid, amount=amount,
                            user_id=user_id, pgcode=pgcode, extra=dict(extra or {}))
     return await _apply_success(session, orders, order, result, verification)
+
+
+def _event_of(result: PaymentResult) -> OrderEvent:
+    return OrderEvent.ACCOUNT_ISSUED if result.is_account_issuance else OrderEvent.APPROVED
 
 
 def _already_applied(order: Order, event: OrderEvent) -> bool:

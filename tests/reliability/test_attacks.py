@@ -191,7 +191,8 @@ async def test_a_paid_orders_return_replayed_on_its_own_link_changes_nothing(
     """The buyer reloads the return page (or replays it later): a duplicate, nothing more."""
     order = await create_order(shop)
     return_url = path_of(sent_request(fake_payletter, order["order_no"])["return_url"])
-    assert outcome_of(await browser.post(return_url, data=return_fields(order))) == "applied"
+    result = fake_payletter.confirms(return_fields(order))
+    assert outcome_of(await browser.post(return_url, data=result)) == "applied"
     before = await snapshot(engine)
     for _ in range(3):
         assert outcome_of(await browser.post(return_url, data=return_fields(order))
@@ -240,20 +241,35 @@ async def test_a_link_signature_of_any_shape_is_refused_not_an_internal_error(
     await no_error_deliveries(engine)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN GAP (reported): payhash covers user_id+amount+tid, not order_no, and the signed "
-    "return URL binds the URL to B, not the result. So B's own signed return URL accepts "
-    "order A's still-unapplied result when A and B have the same amount and user_id."))
 async def test_an_unapplied_result_of_a_twin_order_posted_to_its_twins_return_url_is_refused(
     shop: httpx.AsyncClient, browser: httpx.AsyncClient, fake_payletter: FakePayletter,
 ) -> None:
+    """payhash covers user_id+amount+tid, not order_no: it verifies on a twin order too.
+
+    B's own signed return URL gets A's genuine, still-unapplied result (same amount, same
+    buyer). Payletter says B's payment is not that tid, so B stays pending; A's own return
+    with the same result then pays A.
+    """
     a = await create_order(shop, amount=1000, user_id="twin")
     b = await create_order(shop, amount=1000, user_id="twin")
-    stolen = return_fields(a) | {"order_no": b["order_no"]}  # A's genuine, unapplied result
+    genuine = return_fields(a)
+    fake_payletter.statuses[a["order_no"]] = {"token": "1", "tid": genuine["tid"],
+                                              "status_code": 4}
+    stolen = genuine | {"order_no": b["order_no"]}
     b_return = path_of(sent_request(fake_payletter, b["order_no"])["return_url"])
     r = await browser.post(b_return, data=stolen)
     assert outcome_of(r) == "rejected"
     assert (await status_of(shop, b["order_no"]))["status"] == "pending"
+    # Even when Payletter knows a payment for B, it is not this tid.
+    fake_payletter.statuses[b["order_no"]] = {"token": "2", "tid": "tpay_other",
+                                              "status_code": 4}
+    r = await browser.post(b_return, data=stolen)
+    assert outcome_of(r) == "rejected"
+    assert (await status_of(shop, b["order_no"]))["status"] == "pending"
+
+    a_return = path_of(sent_request(fake_payletter, a["order_no"])["return_url"])
+    assert outcome_of(await browser.post(a_return, data=genuine)) == "applied"
+    assert (await status_of(shop, a["order_no"]))["status"] == "paid"
 
 
 # ---- who is calling: XFF spoofing, IPv6 and IPv4-mapped peers --------------------------
@@ -515,8 +531,8 @@ async def test_a_slow_body_holds_no_transaction_another_delivery_commits_meanwhi
     else:
         slow_path = path_of(sent_request(fake_payletter, slow_order["order_no"])["return_url"])
         fast_path = path_of(sent_request(fake_payletter, fast_order["order_no"])["return_url"])
-        slow_body = json.dumps(return_fields(slow_order)).encode()
-        fast_body = json.dumps(return_fields(fast_order)).encode()
+        slow_body = json.dumps(fake_payletter.confirms(return_fields(slow_order))).encode()
+        fast_body = json.dumps(fake_payletter.confirms(return_fields(fast_order))).encode()
         peer = "203.0.113.7"
     started, release = asyncio.Event(), asyncio.Event()
     async with client_for(gateway_app, peer=peer) as slow, \

@@ -3,10 +3,11 @@ cancel-page visits, status syncs and sweeps interleave, the order ends where a s
 model says it must.
 
 The model is the state table of app/order_states.py (`next_status`, not a copy of it) plus
-the three rules the payment service adds on top (README, "What it guarantees"): a result
+the rules the payment service adds on top (README, "What it guarantees"): a result
 whose tid is already on a paid order is a duplicate; a verified result that contradicts the
-order (another amount, a second tid) is a MISMATCH; a sync asks Payletter only about an
-unsettled order and expires it only while it is still waiting for the buyer.
+order (another amount, a second tid) is a MISMATCH; a return is applied only when Payletter's
+payments/status names its tid; a sync asks Payletter only about an unsettled order and
+expires it only while it is still waiting for the buyer.
 
 Each example makes one order (its window issued long ago, so it is due for expiry), fixes
 what Payletter knows (paid with tid T1, or no payment), and runs a drawn sequence of events:
@@ -100,8 +101,12 @@ class State:
 
 
 def model(state: State, event: Ev, payletter_paid: bool) -> State:
-    if event in (Ev.RETURN_OK, Ev.CALLBACK, Ev.CALLBACK_DUP):
+    if event in (Ev.CALLBACK, Ev.CALLBACK_DUP):
         return state.result(T1)
+    if event is Ev.RETURN_OK:
+        # A return is believed once Payletter's status names its tid (or the order has it).
+        already = state.tid == T1 and state.status in AFTER_PAYMENT
+        return state.result(T1) if payletter_paid or already else state
     if event is Ev.MISMATCH:
         return state.result(T2, matches=False)
     if event is Ev.RETURN_FAIL:
