@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
 from app.order_states import OrderStatus
@@ -114,8 +114,7 @@ class Delivery(Base):
     tid: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id"))
     # payhash_ok, payhash_bad, payhash_missing, status_confirmed, status_unconfirmed,
-    # tid_already_applied (a repeat of the order's own tid), signature_ok, signature_bad,
-    # malformed
+    # signature_ok, signature_bad, malformed
     verification: Mapped[str] = mapped_column(String(24))
     # applied, duplicate, needs_review, unknown_order, rejected, ignored, error
     outcome: Mapped[str] = mapped_column(String(24))
@@ -137,6 +136,9 @@ class OrderTransition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set before the flush that inserts both, so the delivery is written first and its id
+    # lands here in the same INSERT (no UPDATE afterwards). Never loaded.
+    delivery: Mapped[Delivery | None] = relationship(lazy="raise")
 
 
 class IdempotencyKey(Base):

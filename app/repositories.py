@@ -67,9 +67,20 @@ class OrderRepository:
         )
         return (await self.session.scalars(stmt)).first()
 
-    async def order_no_holding_tid(self, tid: str, *, other_than: int) -> str | None:
-        stmt = select(Order.order_no).where(Order.tid == tid, Order.id != other_than)
-        return await self.session.scalar(stmt)
+    async def lock_for_result(self, order_no: str, tid: str) -> tuple[Order | None, str | None]:
+        """The order, locked as `lock_by_order_no` does, and which other order (if any)
+        already holds `tid`: one round trip on the hot path of every callback."""
+        other = aliased(Order)
+        holder = (select(other.order_no).where(other.tid == tid, other.id != Order.id)
+                  .limit(1).scalar_subquery())
+        stmt = (
+            select(Order, holder)
+            .where(Order.order_no == order_no)
+            .with_for_update(of=Order)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (None, None) if row is None else (row[0], row[1])
 
     async def add_transition(
         self,

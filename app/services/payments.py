@@ -245,7 +245,8 @@ async def _handle_result(
         if isinstance(confirmed, Outcome):
             return confirmed
         verification = confirmed
-    order = await orders.lock_by_order_no(result.order_no)
+    assert result.tid is not None
+    order, tid_holder = await orders.lock_for_result(result.order_no, result.tid)
     if order is None:
         return _unknown_order(gateway, result)
     if result.payhash is not None:
@@ -256,7 +257,7 @@ async def _handle_result(
         if not ok:
             return Outcome("rejected", "payhash_bad", UNVERIFIED,
                            "payhash does not verify; result refused", order)
-    return await _apply_success(session, orders, order, result, verification)
+    return await _apply_success(session, order, tid_holder, result, verification)
 
 
 async def _check_return_link(
@@ -284,9 +285,11 @@ async def _confirm_with_payletter(
     order = await orders.get_by_order_no(result.order_no)
     if order is None:
         return _unknown_order(gateway, result)
-    if order.tid == result.tid and _already_applied(order, _event_of(result)):
-        # The order holds this tid already: a repeat, answered without asking Payletter.
-        return "payhash_ok" if result.payhash is not None else "tid_already_applied"
+    if (result.payhash is not None and order.tid == result.tid
+            and _already_applied(order, _event_of(result))):
+        # A reload of a return the order already took: the payhash (verified next, under
+        # the lock) is enough for a duplicate. Without one, Payletter is asked as always.
+        return "payhash_ok"
     client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
     # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
     await session.rollback()
@@ -342,9 +345,11 @@ def _mismatches(order: Order, result: PaymentResult) -> list[str]:
 
 
 async def _apply_success(
-    session: AsyncSession, orders: OrderRepository, order: Order, result: PaymentResult,
+    session: AsyncSession, order: Order, tid_holder: str | None, result: PaymentResult,
     verification: str,
 ) -> Outcome:
+    """Apply a verified success to the locked `order`; `tid_holder` is the other order
+    already holding the result's tid, if any."""
     assert result.tid is not None
     event = _event_of(result)
     if order.tid == result.tid and _already_applied(order, event):
@@ -353,12 +358,12 @@ async def _apply_success(
     problems = _mismatches(order, result)
     if order.tid is not None and order.tid != result.tid:
         problems.append(f"a second payment tid {result.tid} for an order paid by {order.tid}")
-    holder = await orders.order_no_holding_tid(result.tid, other_than=order.id)
-    if holder is not None:
-        problems.append(f"tid {result.tid} already belongs to order {holder}")
+    if tid_holder is not None:
+        problems.append(f"tid {result.tid} already belongs to order {tid_holder}")
     if problems:
         reason = "; ".join(problems)
-        moved = await transition(session, order, OrderEvent.MISMATCH, reason=reason)
+        moved = await transition(session, order, OrderEvent.MISMATCH, reason=reason,
+                                 flush=False)
         log.warning("order %s held for review: %s", order.order_no, reason)
         return Outcome("needs_review", verification, NEEDS_REVIEW,
                        f"result does not match the order ({reason}); held for review", order,
@@ -368,7 +373,8 @@ async def _apply_success(
         return Outcome("ignored", verification, NEEDS_REVIEW,
                        f"order is {order.status}; result kept on record, not applied", order)
     _copy_result(order, result, paid=event is OrderEvent.APPROVED)
-    moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}")
+    moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}",
+                             flush=False)
     if result.billkey and order.autopay_flag == "Y":
         await BillkeyRepository(session).remember(order, result.billkey)
     return Outcome("applied", verification, ACK, "", order, moved)
@@ -390,14 +396,15 @@ async def apply_confirmed(
     The same checks and the same state table as a callback; the caller records the
     evidence in the audit log.
     """
-    orders = OrderRepository(session)
-    order = await orders.lock_by_order_no(order_no)
+    order, tid_holder = await OrderRepository(session).lock_for_result(order_no, tid)
     if order is None:
         return Outcome("unknown_order", verification, UNKNOWN_ORDER,
                        f"no order {order_no!r} here")
     result = PaymentResult(success=True, order_no=order_no, tid=tid, amount=amount,
                            user_id=user_id, pgcode=pgcode, extra=dict(extra or {}))
-    return await _apply_success(session, orders, order, result, verification)
+    outcome = await _apply_success(session, order, tid_holder, result, verification)
+    await session.flush()  # no delivery record follows to flush with
+    return outcome
 
 
 def _event_of(result: PaymentResult) -> OrderEvent:
@@ -453,7 +460,8 @@ async def _apply_failure(
     reason = f"declined: code={result.code} {result.message or ''}".strip()
     if can_move(order, OrderEvent.DECLINED):
         order.last_error = reason
-        moved = await transition(session, order, OrderEvent.DECLINED, reason=reason)
+        moved = await transition(session, order, OrderEvent.DECLINED, reason=reason,
+                                 flush=False)
         return Outcome("applied", "signature_ok", ACK, "", order, moved)
     return Outcome("ignored", "signature_ok", ACK, f"order is {order.status}; kept on record",
                    order)
@@ -472,7 +480,8 @@ async def _buyer_cancel(session: AsyncSession, gateway: Gateway, inbound: Inboun
     ):
         return Outcome("rejected", "signature_bad", UNVERIFIED,
                        "cancel link is not one we issued", order)
-    moved = await transition(session, order, OrderEvent.BUYER_CANCELLED, reason="buyer cancelled")
+    moved = await transition(session, order, OrderEvent.BUYER_CANCELLED,
+                             reason="buyer cancelled", flush=False)
     if moved is not None:
         return Outcome("applied", "signature_ok", ACK, "", order, moved)
     return Outcome("ignored", "signature_ok", ACK, f"order is {order.status}; nothing to do",
@@ -518,11 +527,10 @@ def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
 
 async def record(session: AsyncSession, inbound: Inbound, outcome: Outcome) -> None:
     """Store the delivery with what it did (and link the state change it caused)."""
-    delivery = await DeliveryRepository(session).add(new_delivery(inbound, outcome))
-    outcome.delivery = delivery
+    delivery = new_delivery(inbound, outcome)
     if outcome.transition is not None:
-        outcome.transition.delivery_id = delivery.id
-        await session.flush()
+        outcome.transition.delivery = delivery  # one flush writes the change and its record
+    outcome.delivery = await DeliveryRepository(session).add(delivery)
 
 
 async def replay_delivery(session: AsyncSession, gateway: Gateway, delivery_id: int) -> Outcome:

@@ -23,8 +23,13 @@ async def transition(
     *,
     reason: str | None,
     delivery_id: int | None = None,
+    flush: bool = True,
 ) -> OrderTransition | None:
-    """Move `order` by `event` if the state table allows it; None (and no change) if not."""
+    """Move `order` by `event` if the state table allows it; None (and no change) if not.
+
+    `flush=False` leaves the rows to the caller's next flush (a delivery's record writes
+    them together with the delivery: one flush instead of two).
+    """
     current = OrderStatus(order.status)
     target = next_status(current, event)
     if target is None:
@@ -40,7 +45,8 @@ async def transition(
         delivery_id=delivery_id,
     )
     await record_event(session, order)
-    await session.flush()
+    if flush:
+        await session.flush()
     return row
 
 
