@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -34,6 +34,18 @@ def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
     """INSERT with ON CONFLICT support for the session's dialect."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+# Built once: an aliased entity and FOR UPDATE OF cost more to construct than to run.
+_OTHER_ORDER = aliased(Order)
+_LOCK_FOR_RESULT = (
+    select(Order, select(_OTHER_ORDER.order_no)
+           .where(_OTHER_ORDER.tid == bindparam("tid"), _OTHER_ORDER.id != Order.id)
+           .limit(1).scalar_subquery())
+    .where(Order.order_no == bindparam("order_no"))
+    .with_for_update(of=Order)
+    .execution_options(populate_existing=True)
+)
 
 
 class OrderRepository:
@@ -70,16 +82,8 @@ class OrderRepository:
     async def lock_for_result(self, order_no: str, tid: str) -> tuple[Order | None, str | None]:
         """The order, locked as `lock_by_order_no` does, and which other order (if any)
         already holds `tid`: one round trip on the hot path of every callback."""
-        other = aliased(Order)
-        holder = (select(other.order_no).where(other.tid == tid, other.id != Order.id)
-                  .limit(1).scalar_subquery())
-        stmt = (
-            select(Order, holder)
-            .where(Order.order_no == order_no)
-            .with_for_update(of=Order)
-            .execution_options(populate_existing=True)
-        )
-        row = (await self.session.execute(stmt)).first()
+        params = {"order_no": order_no, "tid": tid}
+        row = (await self.session.execute(_LOCK_FOR_RESULT, params)).first()
         return (None, None) if row is None else (row[0], row[1])
 
     async def add_transition(
