@@ -53,7 +53,8 @@ test: browser-deps lint typecheck pytest
 # The reliability scenarios at full size (tests/reliability; `make test` runs them smaller),
 # then docs/reliability.md from their figures, also when one failed (it says which).
 soak: setup
-	RELIABILITY_SCALE=full $(BIN)/pytest tests/reliability -q -p no:cacheprovider; \
+	RELIABILITY_SCALE=full $(BIN)/pytest tests/reliability -q -p no:cacheprovider \
+	    --junitxml=test-artifacts/reliability/full/junit.xml; \
 	status=$$?; $(BIN)/python -m tests.reliability.report; exit $$status
 
 bench-queries: setup

@@ -41,3 +41,27 @@ def test_the_report_shows_each_scale_and_scenario_with_the_required_counts(
     assert "| storm | 20,000 | 1,000 | 0 | 0 | 0 | 12.5 s | pass |" in full
     assert "| storm | 20,000 | 1,000 | 3 | 0 | 0 | 12.5 s | **FAIL** |" in text
     assert "Findings" not in text
+
+
+def test_the_report_lists_every_test_file_of_the_run_from_pytest_junit_xml(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "artifacts" / "full"
+    folder.mkdir(parents=True)
+    (folder / "storm.json").write_text(json.dumps(figures("storm", "full")))
+    (folder / "junit.xml").write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.reliability.test_attacks" name="a[sqlite]" time="1.5"/>'
+        '<testcase classname="tests.reliability.test_attacks" name="b[sqlite]" time="2.0">'
+        '<failure message="boom"/></testcase>'
+        '<testcase classname="tests.reliability.test_storm" name="storm" time="99.6"/>'
+        '<testcase classname="tests.reliability.test_storm" name="skip" time="0">'
+        '<skipped message="no"/></testcase>'
+        "</testsuite></testsuites>")
+    output = tmp_path / "reliability.md"
+    main(["--artifacts", str(tmp_path / "artifacts"), "--output", str(output),
+          "--findings", str(tmp_path / "none.md")])
+    text = output.read_text()
+    assert "| test_attacks.py | 2 | 1 | **1** | 0 | 4 s |" in text
+    assert "| test_storm.py | 2 | 1 | 0 | 1 | 100 s |" in text
+    assert "| all | 4 | 2 | **1** | 1 | 103 s |" in text
