@@ -700,7 +700,7 @@ def deliveries_replay(obj: CliContext, delivery_id: int, as_json: bool) -> None:
             await session.commit()
         return {
             "replayed": delivery_id,
-            "delivery_id": outcome.delivery.id if outcome.delivery else None,
+            "delivery_id": outcome.delivery_id,
             "outcome": outcome.outcome, "verification": outcome.verification,
             "code": outcome.code, "message": outcome.message,
             "order_no": outcome.order.order_no if outcome.order else None,

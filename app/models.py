@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 from app.order_states import OrderStatus
@@ -136,9 +136,6 @@ class OrderTransition(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     delivery_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("deliveries.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set before the flush that inserts both, so the delivery is written first and its id
-    # lands here in the same INSERT (no UPDATE afterwards). Never loaded.
-    delivery: Mapped[Delivery | None] = relationship(lazy="raise")
 
 
 class IdempotencyKey(Base):

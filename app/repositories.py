@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -46,6 +56,9 @@ _LOCK_FOR_RESULT = (
     .with_for_update(of=Order)
     .execution_options(populate_existing=True)
 )
+
+
+_INSERT_DELIVERY = insert(Delivery).returning(Delivery.id)  # run on a Connection: plain Core
 
 
 class OrderRepository:
@@ -140,10 +153,11 @@ class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, delivery: Delivery) -> Delivery:
-        self.session.add(delivery)
-        await self.session.flush()
-        return delivery
+    async def insert(self, values: dict[str, Any]) -> int:
+        """Store one delivery; its id. A plain INSERT, not the unit of work: every request
+        to the three Payletter URLs writes one, and nothing reads it back."""
+        connection = await self.session.connection()
+        return int((await connection.execute(_INSERT_DELIVERY, values)).scalar_one())
 
     async def get(self, delivery_id: int) -> Delivery | None:
         return await self.session.get(Delivery, delivery_id)

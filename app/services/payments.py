@@ -25,7 +25,7 @@ from app.bodies import BodyError, parse_fields
 from app.db import utcnow
 from app.errors import NotFound
 from app.gateway import Gateway
-from app.models import Delivery, Order, OrderTransition
+from app.models import Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus
 from app.payletter.errors import BusinessRuleError, PayletterError
 from app.payletter.methods import METHODS
@@ -74,7 +74,7 @@ class Outcome:
     message: str
     order: Order | None = None
     transition: OrderTransition | None = None
-    delivery: Delivery | None = None
+    delivery_id: int | None = None  # set once the delivery is recorded
 
     @property
     def acknowledged(self) -> bool:
@@ -506,8 +506,8 @@ def _printable(text: str, limit: int) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
 
 
-def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
-    return Delivery(
+def delivery_row(inbound: Inbound, outcome: Outcome) -> dict[str, Any]:
+    return dict(
         kind=inbound.kind,
         received_at=utcnow(),
         source_addr=inbound.source_addr,
@@ -527,10 +527,10 @@ def new_delivery(inbound: Inbound, outcome: Outcome) -> Delivery:
 
 async def record(session: AsyncSession, inbound: Inbound, outcome: Outcome) -> None:
     """Store the delivery with what it did (and link the state change it caused)."""
-    delivery = new_delivery(inbound, outcome)
+    outcome.delivery_id = await DeliveryRepository(session).insert(delivery_row(inbound, outcome))
     if outcome.transition is not None:
-        outcome.transition.delivery = delivery  # one flush writes the change and its record
-    outcome.delivery = await DeliveryRepository(session).add(delivery)
+        outcome.transition.delivery_id = outcome.delivery_id
+    await session.flush()  # the state change this delivery caused, with its id, if any
 
 
 async def replay_delivery(session: AsyncSession, gateway: Gateway, delivery_id: int) -> Outcome:

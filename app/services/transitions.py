@@ -27,8 +27,8 @@ async def transition(
 ) -> OrderTransition | None:
     """Move `order` by `event` if the state table allows it; None (and no change) if not.
 
-    `flush=False` leaves the rows to the caller's next flush (a delivery's record writes
-    them together with the delivery: one flush instead of two).
+    `flush=False` leaves the rows to the caller's next flush (a delivery's record inserts
+    itself first, then flushes these with its id: no UPDATE of the transition afterwards).
     """
     current = OrderStatus(order.status)
     target = next_status(current, event)
