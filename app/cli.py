@@ -139,7 +139,7 @@ def exit_with(code: int) -> None:
 
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **settings.pool_options)
     try:
         yield create_sessionmaker(engine)
     finally:

@@ -65,16 +65,17 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20,
+                  **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
+        # One writer at a time anyway (BEGIN IMMEDIATE): SQLAlchemy's default pool is plenty.
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
     ping_when_idle = "pool_pre_ping" not in kwargs
     kwargs.setdefault("pool_pre_ping", False)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_timeout", 5)
+    kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
     engine = create_async_engine(url, **kwargs)
     if ping_when_idle:
         _ping_when_idle(engine)

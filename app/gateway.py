@@ -52,7 +52,7 @@ async def open_gateway(settings: Settings, *,
                        payletter_transport: httpx.AsyncBaseTransport | None = None,
                        on_response: ResponseHook | None = None) -> AsyncIterator[Gateway]:
     """A Gateway outside the service (the CLI): engine and HTTP client closed on exit."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **settings.pool_options)
     try:
         async with payletter_http(settings, payletter_transport) as http:
             yield Gateway(settings, engine, create_sessionmaker(engine),

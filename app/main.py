@@ -36,7 +36,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(config.log_format, config.log_level)
-        engine = create_engine(config.database_url)
+        engine = create_engine(config.database_url, **config.pool_options)
         http = payletter_http(config, payletter_transport)
         client = payletter_client(config, http, on_response=observe_payletter_call)
         sessionmaker = create_sessionmaker(engine)

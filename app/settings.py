@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///./var/gateway.db"
+    # Per process (each worker, dispatcher, CLI command): up to pool + overflow connections.
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=20, ge=0, le=1000)
     payletter_env: PayletterEnv = "sim"
     payletter_base_url: str | None = None
     payletter_client_id: str | None = None
@@ -238,6 +241,12 @@ class Settings(BaseSettings):
         if raw is None:
             raw = CALLBACK_IPS[self.payletter_env]
         return parse_networks(raw, "PAYLETTER_CALLBACK_IPS")
+
+    @property
+    def pool_options(self) -> dict[str, int]:
+        """The PostgreSQL pool's sizes for `app.db.create_engine` (SQLite ignores them)."""
+        return {"pool_size": self.database_pool_size,
+                "max_overflow": self.database_max_overflow}
 
     @cached_property
     def trusted_proxy_networks(self) -> tuple[Network, ...]:

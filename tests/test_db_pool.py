@@ -12,10 +12,14 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import PING_IDLE_AFTER_SECONDS, create_engine
+from app.main import create_app
+from tests.conftest import make_settings, running
 from tests.tcp_proxy import TcpProxy
 
 
@@ -69,3 +73,29 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_use(
     finally:
         await engine.dispose()
         await proxy.cut()
+
+
+async def test_the_pool_sizes_come_from_the_settings_and_bound_the_connections(
+    postgres_url: str,
+) -> None:
+    """DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW is the most a process opens; more
+    concurrent work waits for a connection instead of opening another."""
+    settings = make_settings(postgres_url, database_pool_size=2, database_max_overflow=1)
+    async with running(create_app(settings)) as app:
+        engine: AsyncEngine = app.state.gateway.engine
+
+        async def hold() -> int:
+            async with engine.connect() as conn:
+                pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+                await conn.execute(text("SELECT pg_sleep(0.2)"))
+                return pid
+
+        pids = await asyncio.gather(*(hold() for _ in range(8)))
+    assert len(pids) == 8
+    assert len(set(pids)) == 3, pids  # 2 pooled + 1 overflow, reused by the other five
+
+
+def test_pool_sizes_out_of_range_are_refused_at_start() -> None:
+    for name, value in (("database_pool_size", 0), ("database_max_overflow", -1)):
+        with pytest.raises(ValidationError, match=name):
+            make_settings("sqlite+aiosqlite:///:memory:", **{name: value})
