@@ -47,6 +47,10 @@ def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
 
 
 # Built once: an aliased entity and FOR UPDATE OF cost more to construct than to run.
+# The subquery sees the statement's snapshot, taken before any wait for the row lock: a
+# tid committed to another order during that wait is caught by the unique index on
+# orders.tid instead (the transaction fails, nothing is applied; a redelivery then sees
+# the holder and holds the order for review).
 _OTHER_ORDER = aliased(Order)
 _LOCK_FOR_RESULT = (
     select(Order, select(_OTHER_ORDER.order_no)

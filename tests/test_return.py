@@ -6,8 +6,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.repositories import OrderRepository
 from tests.conftest import scalar
 from tests.factories import (
     callback_body,
@@ -116,6 +119,34 @@ async def test_a_return_is_applied_only_once_payletter_confirms_its_tid_for_this
     assert len(fake_payletter.calls_to("v1.0/payments/status")) == asked
     assert await scalar(engine, "SELECT count(*) FROM order_transitions "
                                 "WHERE to_status = 'paid'") == 1
+
+
+async def test_a_repeat_answered_without_payletter_must_still_be_a_repeat_under_the_lock(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reload of an applied return skips payments/status; if the order is no longer
+    holding that tid when it is locked, the return must not be applied on its payhash."""
+    order = await create_order(shop)
+    return_url, _ = await urls(fake_payletter, order)
+    assert (await payletter_peer.post("/payletter/callback", json=callback_body(order))
+            ).json() == ACK
+    lock = OrderRepository.lock_for_result
+
+    async def changed_meanwhile(self: OrderRepository, order_no: str, tid: str) -> Any:
+        # Between the unlocked read and the lock (in the same transaction: SQLite's
+        # BEGIN IMMEDIATE would keep any other writer out).
+        await self.session.execute(text("UPDATE orders SET status = 'pending', tid = NULL "
+                                        "WHERE order_no = :no"), {"no": order_no})
+        return await lock(self, order_no, tid)
+
+    monkeypatch.setattr(OrderRepository, "lock_for_result", changed_meanwhile)
+    asked = len(fake_payletter.calls_to("v1.0/payments/status"))
+    r = await browser.post(return_url, data=return_fields(order))
+    assert redirect_query(r) == {"order_no": order["order_no"], "status": "pending",
+                                 "outcome": "error"}
+    assert len(fake_payletter.calls_to("v1.0/payments/status")) == asked  # not asked
+    assert await status_of(shop, order["order_no"]) == "pending"
 
 
 async def test_a_return_without_the_signed_link_is_refused(

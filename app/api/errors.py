@@ -95,7 +95,6 @@ async def _failed_delivery(request: Request, inbound: Inbound, message: str) -> 
     except DATABASE_ERRORS as exc:
         log.error("could not record the %s delivery either: %s", inbound.kind,
                   type(exc).__name__)
-    outcome.delivery_id = None
     observe_delivery(inbound.kind, outcome.outcome, outcome.verification, 0.0)
     return answer_for(gateway, inbound, outcome)
 

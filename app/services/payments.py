@@ -1,6 +1,7 @@
 """Where a payment result is verified and applied: one path for callback and return alike.
 
-    parse → verify (payhash, or Payletter's payments/status when there is none)
+    parse → verify (payhash; Payletter's payments/status when there is none, and for
+            every buyer's return, since payhash doesn't name the order)
           → lock the order → match (order_no, amount, user_id, method, tid)
           → apply through the state table → record the delivery → flush
 
@@ -48,6 +49,7 @@ ACK, MALFORMED, UNVERIFIED, UNKNOWN_ORDER, NEEDS_REVIEW, UNAVAILABLE = 0, 400, 4
 _VA_FIELDS = ("account_no", "account_name", "account_holder", "bank_code", "bank_name",
               "issue_tid", "expire_date", "expire_time")
 _STATUS_PAID = frozenset({4, 5})  # payments/status: 4 approved, 5 done
+_REPEAT = "payhash_ok"  # verification of a return repeating the tid its order already has
 
 
 @dataclass(frozen=True)
@@ -240,11 +242,12 @@ async def _handle_result(
     # (same amount and buyer) unapplied result would verify on this order's return URL.
     # Only Payletter can say which order a tid paid; the callback, from Payletter's own
     # addresses, needs no such question.
+    repeat_only = False
     if result.payhash is None or inbound.kind == "return":
         confirmed = await _confirm_with_payletter(session, gateway, orders, result)
         if isinstance(confirmed, Outcome):
             return confirmed
-        verification = confirmed
+        verification, repeat_only = confirmed, confirmed == _REPEAT
     assert result.tid is not None
     order, tid_holder = await orders.lock_for_result(result.order_no, result.tid)
     if order is None:
@@ -257,7 +260,9 @@ async def _handle_result(
         if not ok:
             return Outcome("rejected", "payhash_bad", UNVERIFIED,
                            "payhash does not verify; result refused", order)
-    return await _apply_success(session, order, tid_holder, result, verification)
+    # Payletter wasn't asked about a repeat: it may be answered, but change nothing.
+    return await _apply_success(session, order, tid_holder, result, verification,
+                                may_change=not repeat_only)
 
 
 async def _check_return_link(
@@ -288,8 +293,9 @@ async def _confirm_with_payletter(
     if (result.payhash is not None and order.tid == result.tid
             and _already_applied(order, _event_of(result))):
         # A reload of a return the order already took: the payhash (verified next, under
-        # the lock) is enough for a duplicate. Without one, Payletter is asked as always.
-        return "payhash_ok"
+        # the lock) is enough for a duplicate, and nothing more. Without one, Payletter
+        # is asked as always.
+        return _REPEAT
     client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
     # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
     await session.rollback()
@@ -346,10 +352,11 @@ def _mismatches(order: Order, result: PaymentResult) -> list[str]:
 
 async def _apply_success(
     session: AsyncSession, order: Order, tid_holder: str | None, result: PaymentResult,
-    verification: str,
+    verification: str, *, may_change: bool = True,
 ) -> Outcome:
     """Apply a verified success to the locked `order`; `tid_holder` is the other order
-    already holding the result's tid, if any."""
+    already holding the result's tid, if any. With `may_change=False` (a repeat that
+    Payletter wasn't asked about) anything but a duplicate or a no-op is refused."""
     assert result.tid is not None
     event = _event_of(result)
     if order.tid == result.tid and _already_applied(order, event):
@@ -360,6 +367,8 @@ async def _apply_success(
         problems.append(f"a second payment tid {result.tid} for an order paid by {order.tid}")
     if tid_holder is not None:
         problems.append(f"tid {result.tid} already belongs to order {tid_holder}")
+    if problems and not may_change:
+        return _changed_meanwhile(order)
     if problems:
         reason = "; ".join(problems)
         moved = await transition(session, order, OrderEvent.MISMATCH, reason=reason,
@@ -372,6 +381,8 @@ async def _apply_success(
     if not can_move(order, event):
         return Outcome("ignored", verification, NEEDS_REVIEW,
                        f"order is {order.status}; result kept on record, not applied", order)
+    if not may_change:
+        return _changed_meanwhile(order)
     _copy_result(order, result, paid=event is OrderEvent.APPROVED)
     moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}",
                              flush=False)
@@ -405,6 +416,11 @@ async def apply_confirmed(
     outcome = await _apply_success(session, order, tid_holder, result, verification)
     await session.flush()  # no delivery record follows to flush with
     return outcome
+
+
+def _changed_meanwhile(order: Order) -> Outcome:
+    return Outcome("error", "status_unconfirmed", UNAVAILABLE,
+                   "the order changed while this was checked; please retry", order)
 
 
 def _event_of(result: PaymentResult) -> OrderEvent:

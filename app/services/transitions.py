@@ -1,5 +1,5 @@
 """The one place an order changes state: consult the table, write the audit row and the
-shop's event (same transaction), flush.
+shop's event (same transaction), flush (or leave the flush to the caller).
 
 Set the order's other fields *before* calling `transition`: the event carries the order as
 it is at that moment.
