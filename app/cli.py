@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, get_args
 
 import click
 import httpx
@@ -35,10 +35,12 @@ from app.gateway import open_gateway
 from app.models import Order
 from app.payletter.models import KST
 from app.repositories import (
+    DeliveryRepository,
     OrderRepository,
     OutboxRepository,
 )
 from app.schemas import OrderOut
+from app.services.deliveries import DeliveryKind, DeliveryOutcome, delivery_summary
 from app.services.history import order_with_history
 from app.services.order_queries import (
     CSV_COLUMNS,
@@ -679,6 +681,45 @@ def orders_sync(obj: CliContext, order_no: str, as_json: bool) -> None:
 @cli.group()
 def deliveries() -> None:
     """Stored returns, callbacks and cancels."""
+
+
+@deliveries.command("list")
+@click.option("--kind", type=click.Choice(get_args(DeliveryKind)))
+@click.option("--outcome", type=click.Choice(get_args(DeliveryOutcome)))
+@click.option("--order-no")
+@click.option("--unacknowledged", is_flag=True,
+              help="Only those answered with a non-zero code (Payletter redelivers them).")
+@click.option("--before-id", type=click.IntRange(min=1), help="The next page: below this id.")
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=50, show_default=True)
+@json_option
+@pass_cli
+def deliveries_list(obj: CliContext, kind: str | None, outcome: str | None,
+                    order_no: str | None, unacknowledged: bool, before_id: int | None,
+                    limit: int, as_json: bool) -> None:
+    """Stored deliveries, newest first, without raw bodies (--json: as GET /deliveries)."""
+    settings = obj.load_settings()
+
+    async def work() -> list[dict[str, Any]]:
+        async with database(settings) as sessionmaker, sessionmaker() as session:
+            rows = await DeliveryRepository(session).newest(
+                kind=kind, outcome=outcome, order_no=order_no, unacknowledged=unacknowledged,
+                before_id=before_id, limit=limit)
+        return [{**delivery_summary(d), "received_at": d.received_at.isoformat()}
+                for d in rows]
+
+    body = run(work(), as_json=as_json)
+    if as_json:
+        emit_json(body)
+        return
+    rows = [[f"#{d['id']}", kst(d["received_at"]), d["kind"], d["order_no"] or "-",
+             d["tid"] or "-", d["verification"], d["outcome"], str(d["response_code"]),
+             shorten(d["detail"] or "", 60)] for d in body]
+    lines = table(["ID", "RECEIVED (KST)", "KIND", "ORDER_NO", "TID", "VERIFICATION",
+                   "OUTCOME", "CODE", "DETAIL"], rows, right=(7,)) if rows else []
+    lines.append(f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'}")
+    if len(rows) == limit:
+        lines.append(f"next page: --before-id {body[-1]['id']}")
+    click.echo("\n".join(lines))
 
 
 @deliveries.command("replay")

@@ -10,7 +10,17 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import billing, demo, health, ops_page, orders, payletter, reconciliations, webhooks
+from app.api import (
+    billing,
+    deliveries,
+    demo,
+    health,
+    ops_page,
+    orders,
+    payletter,
+    reconciliations,
+    webhooks,
+)
 from app.api.cors import FrontendCORSMiddleware
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
@@ -74,6 +84,7 @@ def create_app(
     app.include_router(billing.router)
     app.include_router(payletter.router)
     app.include_router(webhooks.router)
+    app.include_router(deliveries.router)
     app.include_router(reconciliations.router)
     app.include_router(health.router)
     app.include_router(ops_page.router)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     bindparam,
     exists,
     func,
@@ -44,6 +45,17 @@ def _insert_for(session: AsyncSession, model: type[Any]) -> Any:
     """INSERT with ON CONFLICT support for the session's dialect."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+T = TypeVar("T")
+
+
+def _where_given(stmt: Select[T], *filters: tuple[Any, str | None]) -> Select[T]:
+    """`column == value` for each (column, value) whose value is given."""
+    for column, value in filters:
+        if value:
+            stmt = stmt.where(column == value)
+    return stmt
 
 
 # Built once: an aliased entity and FOR UPDATE OF cost more to construct than to run.
@@ -170,6 +182,19 @@ class DeliveryRepository:
         stmt = select(Delivery).where(Delivery.order_id == order_id).order_by(Delivery.id)
         return (await self.session.scalars(stmt)).all()
 
+    async def newest(self, *, kind: str | None = None, outcome: str | None = None,
+                     order_no: str | None = None, unacknowledged: bool = False,
+                     before_id: int | None = None, limit: int = 100) -> Sequence[Delivery]:
+        """Newest first; `before_id` pages on (the smallest id of the previous page)."""
+        stmt = _where_given(select(Delivery).order_by(Delivery.id.desc()).limit(limit),
+                            (Delivery.kind, kind), (Delivery.outcome, outcome),
+                            (Delivery.order_no, order_no))
+        if unacknowledged:
+            stmt = stmt.where(Delivery.response_code != 0)
+        if before_id is not None:
+            stmt = stmt.where(Delivery.id < before_id)
+        return (await self.session.scalars(stmt)).all()
+
 
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -284,11 +309,8 @@ class OutboxRepository:
 
     async def list(self, *, status: str | None = None, order_no: str | None = None,
                    limit: int = 100) -> Sequence[OutboxEvent]:
-        stmt = select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(limit)
-        if status:
-            stmt = stmt.where(OutboxEvent.status == status)
-        if order_no:
-            stmt = stmt.where(OutboxEvent.order_no == order_no)
+        stmt = _where_given(select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(limit),
+                            (OutboxEvent.status, status), (OutboxEvent.order_no, order_no))
         return (await self.session.scalars(stmt)).all()
 
     async def pending_stats(self) -> tuple[int, datetime | None]:
@@ -388,13 +410,9 @@ class BillkeyRepository:
 
     async def search(self, *, client_id: str | None = None, user_id: str | None = None,
                      status: str | None = None, limit: int = 100) -> Sequence[Billkey]:
-        stmt = select(Billkey).order_by(Billkey.id).limit(limit)
-        if client_id:
-            stmt = stmt.where(Billkey.client_id == client_id)
-        if user_id:
-            stmt = stmt.where(Billkey.user_id == user_id)
-        if status:
-            stmt = stmt.where(Billkey.status == status)
+        stmt = _where_given(select(Billkey).order_by(Billkey.id).limit(limit),
+                            (Billkey.client_id, client_id), (Billkey.user_id, user_id),
+                            (Billkey.status, status))
         return (await self.session.scalars(stmt)).all()
 
     async def count_autopay_payments(self, *, client_id: str, user_id: str, pgcode: str,
