@@ -100,6 +100,12 @@ class Delivery(Base):
         CheckConstraint("kind IN ('callback', 'return', 'cancel')", name="kind_valid"),
         Index("ix_deliveries_order_id_received_at", "order_id", "received_at"),
         Index("ix_deliveries_tid", "tid"),
+        # Operators' listings (GET /deliveries): by claimed order, and the few answered
+        # non-zero among many, newest first.
+        Index("ix_deliveries_order_no_id", "order_no", "id"),
+        Index("ix_deliveries_unacknowledged_id", "id",
+              postgresql_where=text("response_code <> 0"),
+              sqlite_where=text("response_code <> 0")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
