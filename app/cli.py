@@ -689,7 +689,8 @@ def deliveries() -> None:
 @click.option("--order-no")
 @click.option("--unacknowledged", is_flag=True,
               help="Only those answered with a non-zero code (Payletter redelivers them).")
-@click.option("--before-id", type=click.IntRange(min=1), help="The next page: below this id.")
+@click.option("--before-id", type=click.IntRange(1, 2**63 - 1),
+              help="The next page: below this id.")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=50, show_default=True)
 @json_option
 @pass_cli
@@ -723,7 +724,7 @@ def deliveries_list(obj: CliContext, kind: str | None, outcome: str | None,
 
 
 @deliveries.command("replay")
-@click.argument("delivery_id", type=click.IntRange(min=1))
+@click.argument("delivery_id", type=click.IntRange(1, 2**63 - 1))
 @json_option
 @pass_cli
 def deliveries_replay(obj: CliContext, delivery_id: int, as_json: bool) -> None:

@@ -75,7 +75,8 @@ async def test_a_bad_filter_is_a_clear_4xx_and_the_shop_token_is_refused(
     ops: httpx.AsyncClient, shop: httpx.AsyncClient,
 ) -> None:
     for params in ({"outcome": "paid"}, {"kind": "webhook"}, {"limit": 0},
-                   {"limit": 1001}, {"before_id": 0}, {"order_no": "x" * 65}):
+                   {"limit": 1001}, {"before_id": 0}, {"before_id": 2**63},
+                   {"order_no": "x" * 65}):
         r = await ops.get("/deliveries", params=params)
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["message"], r.text

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import OpsDep, SessionDep
+from app.api.deps import MAX_ROW_ID, OpsDep, SessionDep
 from app.api.responses import API_ERRORS
 from app.repositories import DeliveryRepository
 from app.services.deliveries import DeliveryKind, DeliveryOutcome, delivery_summary
@@ -22,8 +22,8 @@ async def list_deliveries(
     order_no: Annotated[str | None, Query(max_length=64)] = None,
     unacknowledged: Annotated[bool, Query(
         description="only those answered with a non-zero code (Payletter redelivers)")] = False,
-    before_id: Annotated[int | None, Query(ge=1, description="the next page: below this id")
-                         ] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
+                                           description="the next page: below this id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Stored deliveries, newest first, without their raw bodies."""

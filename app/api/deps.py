@@ -95,4 +95,5 @@ OpsDep = Annotated[Role, Depends(require_ops)]
 
 # A row id in a path: a positive 64-bit integer (larger ones can't be bound to a query:
 # SQLite raises OverflowError, PostgreSQL a data error), so out of range is a 422.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
