@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.processes import SHOP_TOKEN, Process, start_service, start_simulator
+from tests.postgres import run_migrations
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -108,15 +110,36 @@ def redirect_query(response: httpx.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
+@asynccontextmanager
+async def clients_for(service: Process, simulator: Process) -> AsyncIterator[Stack]:
+    """The shop (with its token), the simulator's control API and a browser, over `service`."""
+    async with (
+        httpx.AsyncClient(base_url=service.url,
+                          headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
+        httpx.AsyncClient(base_url=simulator.url) as sim,
+        httpx.AsyncClient() as browser,
+    ):
+        yield Stack(service, simulator, shop, sim, browser)
+
+
+@asynccontextmanager
+async def sqlite_stack(simulator: Process, log_dir: Path, database: Path, name: str
+                       ) -> AsyncIterator[Stack]:
+    """A service of its own as `make run` starts it: PAYLETTER_ENV=sim, a fresh SQLite file."""
+    url = f"sqlite+aiosqlite:///{database}"
+    await asyncio.to_thread(run_migrations, url)  # alembic runs its own event loop
+    service = start_service(log_dir, database_url=url, simulator_url=simulator.url, name=name)
+    try:
+        async with clients_for(service, simulator) as stack:
+            yield stack
+    finally:
+        service.stop()
+
+
 @pytest.fixture
 async def stack(
     service_process: Process, simulator_process: Process, engine: Any
 ) -> AsyncIterator[Stack]:
-    async with (
-        httpx.AsyncClient(base_url=service_process.url,
-                          headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
-        httpx.AsyncClient(base_url=simulator_process.url) as sim,
-        httpx.AsyncClient() as browser,
-    ):
-        assert (await sim.post("/_sim/reset")).status_code == 200
-        yield Stack(service_process, simulator_process, shop, sim, browser)
+    async with clients_for(service_process, simulator_process) as stack:
+        assert (await stack.sim.post("/_sim/reset")).status_code == 200
+        yield stack

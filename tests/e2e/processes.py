@@ -75,8 +75,10 @@ OPS_TOKEN = "e2e-ops-token"
 
 
 def start_service(log_dir: Path, *, database_url: str, simulator_url: str,
-                  extra_env: dict[str, str] | None = None, name: str = "service") -> Process:
-    port = free_port()
+                  extra_env: dict[str, str] | None = None, name: str = "service",
+                  port: int | None = None) -> Process:
+    """The service as `make serve` runs it, on `port` (a free one if None)."""
+    port = port or free_port()
     env = {
         "DATABASE_URL": database_url,
         "PAYLETTER_ENV": "sim",

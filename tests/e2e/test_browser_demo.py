@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.browser import chromium
-from tests.e2e.conftest import ARTIFACTS, Stack
-from tests.e2e.processes import SHOP_TOKEN, Process, start_service
-from tests.postgres import run_migrations
+from tests.e2e.conftest import ARTIFACTS, Stack, sqlite_stack
+from tests.e2e.processes import Process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -35,20 +32,9 @@ async def demo_stack(
     simulator_process: Process, log_dir: Path, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     """The service as `make run` starts it: PAYLETTER_ENV=sim on a fresh SQLite file."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    await asyncio.to_thread(run_migrations, url)  # alembic runs its own event loop
-    service = start_service(log_dir, database_url=url, simulator_url=simulator_process.url,
-                            name="service-demo")
-    try:
-        async with (
-            httpx.AsyncClient(base_url=service.url,
-                              headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
-            httpx.AsyncClient(base_url=simulator_process.url) as sim,
-            httpx.AsyncClient() as browser,
-        ):
-            yield Stack(service, simulator_process, shop, sim, browser)
-    finally:
-        service.stop()
+    async with sqlite_stack(simulator_process, log_dir, tmp_path / "demo.db",
+                            "service-demo") as stack:
+        yield stack
 
 
 async def test_the_demo_purchase_ends_on_a_result_page_showing_paid(

@@ -4,20 +4,17 @@ inert. Screenshots go to test-artifacts/ (ops-login.png, ops-list.png, ops-order
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.models import Order, OrderTransition
 from tests.e2e.browser import chromium
-from tests.e2e.conftest import ARTIFACTS, Stack
-from tests.e2e.processes import OPS_TOKEN, SHOP_TOKEN, Process, start_service
-from tests.postgres import run_migrations
+from tests.e2e.conftest import ARTIFACTS, Stack, sqlite_stack
+from tests.e2e.processes import OPS_TOKEN, Process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -47,20 +44,9 @@ def screenshot(driver: Any, name: str, *, full_page: bool = True) -> Path:
 async def ops_stack(simulator_process: Process, log_dir: Path, tmp_path: Path
                     ) -> AsyncIterator[tuple[Stack, str]]:
     """The service on a fresh SQLite file, as `make run` starts it; and that file's URL."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ops.db'}"
-    await asyncio.to_thread(run_migrations, url)
-    service = start_service(log_dir, database_url=url, simulator_url=simulator_process.url,
-                            name="service-ops-page")
-    try:
-        async with (
-            httpx.AsyncClient(base_url=service.url,
-                              headers={"authorization": f"Bearer {SHOP_TOKEN}"}) as shop,
-            httpx.AsyncClient(base_url=simulator_process.url) as sim,
-            httpx.AsyncClient() as browser,
-        ):
-            yield Stack(service, simulator_process, shop, sim, browser), url
-    finally:
-        service.stop()
+    database = tmp_path / "ops.db"
+    async with sqlite_stack(simulator_process, log_dir, database, "service-ops-page") as stack:
+        yield stack, f"sqlite+aiosqlite:///{database}"
 
 
 async def paid(stack: Stack, **overrides: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.processes import OPS_TOKEN, ROOT, SHOP_TOKEN, Process, start
+from tests.e2e.processes import ROOT, SHOP_TOKEN, Process, start, start_service
 from tests.factories import order_body
 from tests.postgres import PostgresServer, free_port, run_migrations, start_cluster
 
@@ -98,24 +98,12 @@ def start_simulator(logs: Path, *, interval: float, max_attempts: int = 20,
 
 def start_gateway(logs: Path, name: str, *, database_url: str, simulator_url: str,
                   port: int | None = None) -> Process:
-    """The service as `make serve` runs it, on `port` (a free one if None), JSON logs."""
-    port = port or free_port()
-    env = {
-        "DATABASE_URL": database_url,
-        "PAYLETTER_ENV": "sim",
-        "PAYLETTER_BASE_URL": simulator_url + "/",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "SHOP_API_TOKEN": SHOP_TOKEN,
-        "OPS_API_TOKEN": OPS_TOKEN,
-        "PAYLETTER_TIMEOUT_SECONDS": "5",
-        "LOG_FORMAT": "json",
-        # Only redeliveries may apply what was lost: no status sweeper, no daily reconcile.
-        "SYNC_SWEEPER": "false",
-        "RECONCILE_DAILY_AT": "off",
-    }
-    args = ["-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-            "--no-proxy-headers", "--log-level", "warning"]
-    return start(name, args, port=port, health="/healthz", env=env, log_dir=logs)
+    """The service with JSON logs, and only redeliveries to apply what was lost: no status
+    sweeper, no daily reconciliation."""
+    return start_service(logs, database_url=database_url, simulator_url=simulator_url,
+                         name=name, port=port, extra_env={
+                             "LOG_FORMAT": "json", "SYNC_SWEEPER": "false",
+                             "RECONCILE_DAILY_AT": "off"})
 
 
 async def stop_all(processes: Iterable[Process]) -> None:
@@ -416,6 +404,15 @@ class Figures:
 
 
 REQUIRED_COUNTS = ("deliveries_sent", "applications", "lost", "double_applied", "http_500")
+
+
+def required_counts(*, sent: int, answered_500: int, book: Ledger, scan: LogScan
+                    ) -> dict[str, int]:
+    """The counts every scenario reports (REQUIRED_COUNTS): a 500 is one the callers saw,
+    one in the services' access lines, or an unexpected error in their logs."""
+    return {"deliveries_sent": sent, "applications": book.applications, "lost": book.lost,
+            "double_applied": book.double_applied,
+            "http_500": answered_500 + scan.status_count(500) + scan.unexpected}
 
 
 def check(figures: Figures, expected_applications: int) -> None:

@@ -32,6 +32,7 @@ from tests.reliability.harness import (
     ledger,
     log_dir,
     postgres_version,
+    required_counts,
     scan_log,
     settled,
     start_gateway,
@@ -151,12 +152,9 @@ async def test_sigkill_mid_stream_keeps_every_acknowledged_callback(
         title="Crash: SIGKILL the service mid-stream, restart it",
         scale=scale.name,
         counts={
-            "deliveries_sent": len(attempts),
-            "applications": book.applications,
-            "lost": book.lost,
-            "double_applied": book.double_applied,
-            "http_500": sum(1 for a in attempts if a["response_status"] == 500)
-            + scan.status_count(500) + scan.unexpected,
+            **required_counts(
+                sent=len(attempts), book=book, scan=scan,
+                answered_500=sum(1 for a in attempts if a["response_status"] == 500)),
             "orders": orders,
             "acknowledged_before_kill": len(acked),
             "acknowledged_before_kill_not_in_database": len(acked - book_at_kill.paid_orders),

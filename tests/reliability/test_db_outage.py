@@ -34,6 +34,7 @@ from tests.reliability.harness import (
     log_dir,
     postgres_version,
     private_cluster,
+    required_counts,
     scan_log,
     settled,
     start_gateway,
@@ -179,12 +180,9 @@ async def outage(cluster: PrivateCluster, engine: AsyncEngine) -> None:
         title="Database outage: PostgreSQL stopped mid-stream",
         scale=scale.name,
         counts={
-            "deliveries_sent": len(attempts),
-            "applications": book.applications,
-            "lost": book.lost,
-            "double_applied": book.double_applied,
-            "http_500": sum(1 for a in attempts if a["response_status"] == 500)
-            + scan.status_count(500) + scan.unexpected,
+            **required_counts(
+                sent=len(attempts), book=book, scan=scan,
+                answered_500=sum(1 for a in attempts if a["response_status"] == 500)),
             "orders": orders,
             "answered_during_outage": len(during),
             "code_0_during_outage": sum(a["outcome"] == "acknowledged" for a in during),
