@@ -10,7 +10,7 @@ PORT   ?= 8000
 SIM_PORT ?= 8001
 
 .PHONY: help setup run serve simulator test soak lint typecheck pytest migrate browser-deps clean \
-        bench-queries bench
+        bench-queries bench image-check
 
 help:
 	@echo "make run    start the service (SQLite) and the Payletter simulator"
@@ -66,3 +66,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts
+
+# Opt-in, not part of `make test`: build both images for real and run them (starts a Docker
+# engine and makes a local Debian base image when needed); writes docs/container-check.md.
+image-check: setup
+	$(BIN)/python -m scripts.image_check

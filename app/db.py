@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
@@ -63,6 +64,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file an SQLite URL names (None for PostgreSQL or an in-memory one)."""
+    if not is_sqlite(url) or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20,

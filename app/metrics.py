@@ -1,10 +1,54 @@
-"""Prometheus metrics. Labels are small fixed sets: never an order_no or an address."""
+"""Prometheus metrics. Labels are small fixed sets: never an order_no or an address.
+
+With several uvicorn workers each process keeps its own values, so a scrape would see one
+worker's at random. `serve` then points PROMETHEUS_MULTIPROC_DIR at a fresh folder before
+the workers start: prometheus_client keeps every process's values in files there, and
+`exposition()` sums them (gauges: the most recent value written by any worker).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+
+@contextmanager
+def workers_share_metrics(workers: int) -> Iterator[None]:
+    """Around starting workers: a folder for their values, emptied of any earlier run's,
+    named in the environment they inherit (and taken out again afterwards)."""
+    given = os.environ.get(MULTIPROCESS_ENV)
+    if given:
+        for stale in Path(given).glob("*.db"):  # a restart must not add old counts again
+            stale.unlink()
+        yield
+        return
+    if workers <= 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="gateway-metrics-") as folder:
+        os.environ[MULTIPROCESS_ENV] = folder  # inherited by the workers uvicorn spawns
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_ENV]
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: this process's metrics, or every worker's summed."""
+    if not os.environ.get(MULTIPROCESS_ENV):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
 
 DELIVERIES = Counter(
     "gateway_deliveries_total",
@@ -47,11 +91,13 @@ WEBHOOK_PENDING = Gauge(
     "gateway_webhook_events_pending",
     "Outbox events not yet delivered.",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 WEBHOOK_OLDEST_PENDING = Gauge(
     "gateway_webhook_oldest_pending_seconds",
     "Age of the oldest undelivered outbox event.",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 
 VERIFICATION_FAILURES = Counter(
@@ -72,6 +118,7 @@ ORDERS = Gauge(
     "Orders by state (counted when /metrics is scraped).",
     ["status"],
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 
 _UNVERIFIED = {"payhash_bad", "payhash_missing", "signature_bad", "status_unconfirmed",

@@ -69,7 +69,8 @@ class RequestIdFilter(logging.Filter):
 
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "request_id", "taskName"}
+    "message", "asctime", "request_id", "taskName",
+    "color_message"}  # uvicorn's copy of the message with terminal colours
 
 
 class JsonFormatter(logging.Formatter):
@@ -78,6 +79,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # several workers write to one stream
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
@@ -88,6 +90,24 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
+    """uvicorn's `log_config`: every process it starts (the supervisor and each worker)
+    writes through our one handler from its first line, so LOG_FORMAT=json holds for all."""
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter} if log_format == "json" else {"format": TEXT_FORMAT})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"gateway": formatter},
+        "handlers": {HANDLER_NAME: {"class": "logging.StreamHandler", "formatter": "gateway",
+                                    "filters": ["request_id"]}},
+        "root": {"handlers": [HANDLER_NAME], "level": level.upper()},
+        "loggers": {name: {"handlers": [], "propagate": True}
+                    for name in ("uvicorn", "uvicorn.error")},
+    }
 
 
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:

@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app import models  # noqa: F401  (registers the tables)
-from app.db import Base, create_engine
+from app.db import Base, create_engine, sqlite_file
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
@@ -29,10 +29,9 @@ def database_url() -> str:
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    if url.startswith("sqlite") and ":///" in url:
-        path = url.split(":///", 1)[1].split("?")[0]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        path.absolute().parent.mkdir(parents=True, exist_ok=True)
 
 
 def run_offline() -> None:

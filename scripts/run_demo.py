@@ -53,11 +53,11 @@ def main() -> None:
         "PAYLETTER_BASE_URL": os.environ.get("PAYLETTER_BASE_URL", sim_url + "/"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", service_url),
     }
-    simulator = subprocess.Popen(  # noqa: S603
+    simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--host", args.host, "--port", str(args.sim_port),
          "--callback-interval", os.environ.get("SIM_CALLBACK_INTERVAL", "10")],
         cwd=ROOT, env=env)
-    service = subprocess.Popen(  # noqa: S603
+    service = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", args.host,
          "--port", str(args.port), "--no-proxy-headers"],
         cwd=ROOT, env=env)

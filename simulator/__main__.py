@@ -28,7 +28,8 @@ def _env_int(name: str) -> int | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--port", type=int, default=_env_int("SIM_PORT") or 8001,
+                        help="port to listen on (SIM_PORT; default 8001)")
     parser.add_argument(
         "--public-url", default=os.environ.get("SIM_PUBLIC_URL"),
         help="how browsers reach the simulator (SIM_PUBLIC_URL; default http://HOST:PORT)",
@@ -71,9 +72,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     app = create_app(config_from_args(args))
     # proxy_headers=False always: nothing may rewrite the peer address behind our back.
-    uvicorn.run(
-        app, host=args.host, port=args.port, proxy_headers=False, log_level=args.log_level
-    )
+    # workers=1 always: payments live in this process's memory, and uvicorn would otherwise
+    # take WEB_CONCURRENCY from the environment (and refuse an app object with workers > 1).
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, proxy_headers=False,
+                log_level=args.log_level)
 
 
 if __name__ == "__main__":

@@ -438,6 +438,10 @@ async def test_webhook_replays_keep_their_exit_codes(
     assert result.stdout == "replayed 0 event(s)\n"
 
 
+# serve migrates an SQLite database before it starts; these don't need one.
+POSTGRES_SETTINGS = Settings(database_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+
+
 def test_serve_keeps_proxy_headers_off(monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
@@ -447,13 +451,16 @@ def test_serve_keeps_proxy_headers_off(monkeypatch: pytest.MonkeyPatch) -> None:
     level = root.level
     try:
         ok(CliRunner().invoke(cli, ["serve", "--port", "9001", "--workers", "2"],
-                              obj=CliContext()))
+                              obj=CliContext(settings=POSTGRES_SETTINGS)))
         assert root.level == logging.INFO  # the service's own log lines
     finally:
         root.setLevel(level)
+    log_config = seen.pop("log_config")
+    assert log_config["root"]["handlers"] == ["gateway"]  # every process: one format
     assert seen == {"app": "app.main:app", "host": "127.0.0.1", "port": 9001, "workers": 2,
                     "proxy_headers": False, "log_level": "info", "access_log": False,
                     "timeout_graceful_shutdown": 25}
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # set for the workers only
 
 
 def test_serve_reads_the_container_s_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -467,7 +474,7 @@ def test_serve_reads_the_container_s_environment(monkeypatch: pytest.MonkeyPatch
     root = logging.getLogger()
     level = root.level
     try:
-        ok(CliRunner().invoke(cli, ["serve"], obj=CliContext()))
+        ok(CliRunner().invoke(cli, ["serve"], obj=CliContext(settings=POSTGRES_SETTINGS)))
     finally:
         root.setLevel(level)
     assert (seen["port"], seen["workers"], seen["timeout_graceful_shutdown"]) == (8123, 3, 7)

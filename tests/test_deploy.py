@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +17,61 @@ import httpx
 import pytest
 import yaml
 
+from app.db import sqlite_file
 from app.settings import Settings
 from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESS_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GRACEFUL_SHUTDOWN_SECONDS", "POSTGRES_PASSWORD"}
+PROCESS_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GRACEFUL_SHUTDOWN_SECONDS", "POSTGRES_PASSWORD",
+                     "PROMETHEUS_MULTIPROC_DIR"}
 
 
-def dockerfile_stages() -> dict[str, list[str]]:
-    """Instructions per stage name (continuation lines joined)."""
+@dataclass
+class Stage:
+    name: str
+    parent: str  # the FROM image or stage
+    lines: list[str]
+
+    def instructions(self, keyword: str) -> list[str]:
+        """The arguments of every `keyword` instruction in this stage, in order."""
+        return [line.split(None, 1)[1] for line in self.lines
+                if line.split(None, 1)[0].upper() == keyword]
+
+
+def dockerfile_stages() -> dict[str, Stage]:
+    """The Dockerfile's stages in order (continuation lines joined)."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    stages: dict[str, list[str]] = {}
-    current = ""
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         if line.upper().startswith("FROM "):
-            match = re.search(r"\bAS\s+(\S+)", line, re.IGNORECASE)
-            current = match.group(1) if match else line
-            stages[current] = []
-        stages.setdefault(current, []).append(line)
+            match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.IGNORECASE)
+            assert match, line
+            current = Stage(match.group(2) or f"stage{len(stages)}", match.group(1), [])
+            stages[current.name] = current
+        elif current is not None:
+            current.lines.append(line)
     return stages
+
+
+def inherited(stage: str, keyword: str) -> list[str]:
+    """`keyword` instructions of a stage and of the stages it is built FROM, oldest first."""
+    stages = dockerfile_stages()
+    chain = []
+    while stage in stages:
+        chain.insert(0, stages[stage])
+        stage = stages[stage].parent
+    return [value for s in chain for value in s.instructions(keyword)]
+
+
+def image_env(stage: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for value in inherited(stage, "ENV"):
+        env.update(re.findall(r"(\w+)=(\S+)", value))
+    return env
 
 
 def compose() -> dict[str, Any]:
@@ -44,26 +79,63 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def test_the_runtime_image_runs_as_a_non_root_user_with_a_healthcheck() -> None:
-    runtime = dockerfile_stages()["runtime"]
-    users = [line.split()[1] for line in runtime if line.upper().startswith("USER ")]
-    assert users, "the runtime stage must set USER"
-    uid = users[-1].split(":")[0]
-    assert uid not in ("0", "root")
-    assert any(line.upper().startswith("HEALTHCHECK ") and "/healthz" in line
-               for line in runtime)
-    cmd = next(line for line in runtime if line.upper().startswith("CMD "))
-    assert '"payletter-gateway", "serve"' in cmd  # serve: proxy headers off, workers, grace
+def test_a_plain_docker_build_makes_the_gateway_not_the_simulator() -> None:
+    """`docker build .` builds the last stage: it must be the service."""
+    stages = list(dockerfile_stages().values())
+    assert stages[-1].name == "gateway"
+    assert stages[-1].instructions("CMD")[-1].startswith('["payletter-gateway", "serve"')
+    assert "simulator" in [s.name for s in stages[:-1]]
+
+
+def test_the_gateway_runs_as_a_non_root_user_and_is_healthy_only_when_ready() -> None:
+    users = inherited("gateway", "USER")
+    assert users, "the gateway stage must set USER"
+    assert users[-1].split(":")[0] not in ("0", "root")
+    healthcheck = inherited("gateway", "HEALTHCHECK")[-1]
+    assert "/readyz" in healthcheck  # healthy = the database answers too
+
+
+def test_the_simulator_stage_runs_one_process_on_sim_port() -> None:
+    """uvicorn takes WEB_CONCURRENCY from the environment and refuses an app object with
+    more than one worker; the simulator keeps its payments in memory anyway."""
+    assert image_env("simulator").get("WEB_CONCURRENCY") == "1"
+    cmd = dockerfile_stages()["simulator"].instructions("CMD")[-1]
+    assert "--port" not in cmd, "the port comes from SIM_PORT, like the healthcheck's"
+    assert "SIM_PORT" in inherited("simulator", "HEALTHCHECK")[-1]
+
+
+def test_the_default_sqlite_database_lives_on_a_volume_the_service_can_write() -> None:
+    gateway = dockerfile_stages()["gateway"]
+    workdir = Path(inherited("gateway", "WORKDIR")[-1])
+    database = sqlite_file(Settings.model_fields["database_url"].default)
+    assert database is not None and not database.is_absolute()
+    folder = (workdir / database).parent
+    volumes = [v for value in gateway.instructions("VOLUME") for v in json.loads(value)]
+    assert str(folder) in volumes
+    uid = inherited("gateway", "USER")[-1].split(":")[0]
+    run = " ".join(gateway.instructions("RUN"))
+    assert f"mkdir {folder}" in run and re.search(rf"chown {uid}(:\d+)? {folder}\b", run)
+    assert gateway.lines.index(next(line for line in gateway.lines if "chown" in line)) < \
+        gateway.lines.index(next(line for line in gateway.lines if line.startswith("VOLUME")))
+
+
+def test_docker_stop_waits_longer_than_the_graceful_shutdown() -> None:
+    docker_stop_default = 10
+    assert int(image_env("gateway")["GRACEFUL_SHUTDOWN_SECONDS"]) < docker_stop_default
+    gateway = compose()["services"]["gateway"]
+    grace = int(str(gateway["stop_grace_period"]).rstrip("s"))
+    assert int(gateway["environment"]["GRACEFUL_SHUTDOWN_SECONDS"]) < grace
 
 
 def test_the_final_image_has_no_build_tools_or_secrets() -> None:
-    runtime = " ".join(dockerfile_stages()["runtime"])
+    stages = dockerfile_stages()
+    shipped = " ".join(stages["base"].lines + stages["gateway"].lines)
     for word in ("gcc", "build-essential", "apt-get install", "pip install"):
-        assert word not in runtime
-    assert "COPY . " not in runtime and "COPY .env" not in runtime
+        assert word not in shipped
+    assert "COPY . " not in shipped and "COPY .env" not in shipped
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".env" in ignored and ".git" in ignored
-    dependencies = " ".join(dockerfile_stages()["build"])
+    dependencies = " ".join(stages["build"].lines)
     assert "--require-hashes" in dependencies and "requirements.lock" in dependencies
 
 
@@ -72,6 +144,15 @@ def test_hadolint_finds_nothing() -> None:
     result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_builds_each_service_from_its_own_stage() -> None:
+    services = compose()["services"]
+    assert services["migrate"]["build"]["target"] == "gateway"
+    assert services["migrate"]["image"] == services["gateway"]["image"]
+    assert services["simulator"]["build"]["target"] == "simulator"
+    stages = dockerfile_stages()
+    assert {"gateway", "simulator"} <= set(stages)
 
 
 def test_compose_migrates_before_the_gateway_starts() -> None:
@@ -109,9 +190,22 @@ def test_every_setting_is_in_env_example_and_nothing_else_is() -> None:
 
 
 def test_compose_sets_only_real_settings() -> None:
-    environment = compose()["services"]["gateway"]["environment"]
     known = {name.upper() for name in Settings.model_fields} | PROCESS_VARIABLES
-    assert set(environment) - known == set()
+    for name in ("migrate", "gateway"):
+        environment = compose()["services"][name]["environment"]
+        assert set(environment) - known == set(), name
+
+
+def test_the_compose_file_says_what_to_set_and_which_compose_it_needs() -> None:
+    header = (ROOT / "docker-compose.yml").read_text().split("\nname:", 1)[0]
+    for name in ("POSTGRES_PASSWORD", "SHOP_API_TOKEN", "OPS_API_TOKEN", "Compose v2"):
+        assert name in header
+
+
+def test_the_operations_guide_names_the_latest_migration() -> None:
+    latest = max(p.name[:4] for p in (ROOT / "migrations" / "versions").glob("0*.py"))
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert re.search(rf"0001[–-]{latest}\b", guide), f"docs/operations.md: 0001–{latest}"
 
 
 def resolve(value: str, env: dict[str, str]) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from app.api.deps import GatewayDep
 from app.api.errors import DATABASE_ERRORS
-from app.metrics import ORDERS, REGISTRY
+from app.metrics import ORDERS, exposition
 from app.order_states import OrderStatus
 from app.repositories import OrderRepository
 
@@ -45,4 +45,4 @@ async def metrics(gateway: GatewayDep) -> Response:
             ORDERS.labels(status=status.value).set(counts.get(status.value, 0))
     except DATABASE_ERRORS:
         pass  # the rest of the metrics still matter most when the database is down
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

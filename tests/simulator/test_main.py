@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
 from simulator import __main__ as cli
+from tests.postgres import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_build_the_public_url_from_host_and_port(
@@ -46,3 +55,29 @@ def test_main_runs_uvicorn_with_proxy_headers_off(monkeypatch: pytest.MonkeyPatc
     cli.main(["--host", "127.0.0.1", "--port", "8123"])
     assert seen["proxy_headers"] is False
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123)
+
+
+@pytest.mark.e2e
+def test_the_simulator_starts_as_one_process_on_sim_port_whatever_web_concurrency_says(
+) -> None:
+    """The image's simulator stage inherits WEB_CONCURRENCY; uvicorn must not take it."""
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": "2", "SIM_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "simulator", "--host", "127.0.0.1"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/_sim/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the simulator did not answer on SIM_PORT"
+                time.sleep(0.1)
+        assert health.status_code == 200
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert "parent process" not in output  # no multiprocess supervisor
