@@ -114,7 +114,10 @@ class Delivery(Base):
     source_addr: Mapped[str] = mapped_column(String(64))
     peer_addr: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str | None] = mapped_column(String(128))
-    raw_body: Mapped[str] = mapped_column(Text)
+    raw_body: Mapped[str] = mapped_column(Text)  # whole, or the head of an unsigned one
+    # What arrived: its size and SHA-256 (also when raw_body keeps only the head).
+    body_bytes: Mapped[int | None] = mapped_column(Integer)
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
     query_string: Mapped[str | None] = mapped_column(Text)  # the URL's (signed) query
     order_no: Mapped[str | None] = mapped_column(String(64))
     tid: Mapped[str | None] = mapped_column(String(64))

@@ -452,7 +452,7 @@ def check_postgres(report: Report, simulator: Container) -> None:
             run(["docker", "run", "--rm", "--network", "host", "-e",
                  f"DATABASE_URL={database_url}", GATEWAY_IMAGE, "alembic", "upgrade", "head"],
                 report)
-            detail.append("alembic upgrade head: 0001 → 0005")
+            detail.append("alembic upgrade head: 0001 → 0006")
         with report.step("the gateway on PostgreSQL") as detail:
             gateway = start_container(
                 report, f"{PREFIX}-gateway", GATEWAY_IMAGE,
