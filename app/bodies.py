@@ -14,7 +14,8 @@ class BodyError(ValueError):
 def parse_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
     """JSON object or form fields; BodyError if it is neither."""
     media = (content_type or "").split(";")[0].strip().lower()
-    if media == "application/json" or (not media and body.lstrip()[:1] == b"{"):
+    # A JSON object is read as JSON whatever the header claims: "{" opens no form field.
+    if media == "application/json" or body.lstrip()[:1] == b"{":
         try:
             value = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

@@ -113,6 +113,12 @@ DUPLICATES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+TRUNCATED_DELIVERIES = Counter(
+    "gateway_deliveries_truncated_total",
+    "Anonymous browser deliveries (no link we signed) stored as their head, size and digest.",
+    ["kind"],
+    registry=REGISTRY,
+)
 ORDERS = Gauge(
     "gateway_orders",
     "Orders by state (counted when /metrics is scraped).",

@@ -250,6 +250,9 @@ class Billkey(Base):
     first_amount: Mapped[int] = mapped_column(Money)
     first_paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_charged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When Payletter vouched for it: it came in a callback, or a charge with it succeeded.
+    # None: only a buyer's return brought it (amount-0 registration).
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(10), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -383,17 +383,26 @@ class BillkeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def remember(self, order: Order, billkey: str) -> None:
-        """Store the billkey of a first autopay payment (once, whoever delivers it first)."""
+    async def remember(self, order: Order, billkey: str, *, verified: bool) -> None:
+        """Store the billkey of a first autopay payment (once, whoever delivers it first);
+        a verified delivery of a key already stored unverified marks it verified."""
         now = utcnow()
-        await self.session.execute(
-            _insert_for(self.session, Billkey)
-            .values(client_id=order.client_id, user_id=order.user_id,
-                    pgcode=order.paid_pgcode or order.pgcode, billkey=billkey,
-                    first_order_id=order.id, first_amount=order.amount,
-                    first_paid_at=order.paid_at or now, status="active", created_at=now)
-            .on_conflict_do_nothing(index_elements=["billkey"])
-        )
+        insert = _insert_for(self.session, Billkey).values(
+            client_id=order.client_id, user_id=order.user_id,
+            pgcode=order.paid_pgcode or order.pgcode, billkey=billkey,
+            first_order_id=order.id, first_amount=order.amount,
+            first_paid_at=order.paid_at or now, status="active", created_at=now,
+            verified_at=now if verified else None)
+        if verified:
+            # Only the same merchant and user's row: a key someone else stored first (an
+            # edited return) does not become theirs by Payletter vouching for it.
+            await self.session.execute(insert.on_conflict_do_update(
+                index_elements=["billkey"],
+                set_={"verified_at": func.coalesce(Billkey.verified_at, now)},
+                where=(Billkey.client_id == order.client_id)
+                & (Billkey.user_id == order.user_id)))
+        else:
+            await self.session.execute(insert.on_conflict_do_nothing(index_elements=["billkey"]))
 
     async def get(self, billkey_id: int) -> Billkey | None:
         return await self.session.get(Billkey, billkey_id)

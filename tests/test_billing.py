@@ -121,6 +121,7 @@ async def test_a_first_payment_stores_its_billkey_masked(gw: SimGateway, engine:
     assert billkey["pgcode"] == "creditcard" and billkey["status"] == "active"
     assert billkey["first_amount"] == 1000 and billkey["first_paid_at"]
     assert billkey["last_charged_at"] is None
+    assert billkey["verified_at"] is not None  # the callback brought it
     full = await sim_billkey(gw, billkey["masked_billkey"])
     assert billkey["masked_billkey"] == f"…{full[-4:]}" and "billkey" not in billkey
     # Stored once although the return and the callback both carried it.
@@ -461,9 +462,13 @@ async def test_an_amount_0_registration_ends_paid_with_a_billkey_and_can_be_char
     keys = (await gw.shop.get("/billing/billkeys", params={"user_id": "signup1"})).json()
     billkey = keys["billkeys"][0]
     assert billkey["client_id"] == "auto_test1" and billkey["first_amount"] == 0
+    # Only the buyer's return brought it (payhash doesn't cover billkey): unverified
+    assert billkey["verified_at"] is None
     charged = await charge(gw, billkey["id"], amount=12000)
     assert charged.status_code == 201, charged.text
     assert charged.json()["client_id"] == "auto_test1" and charged.json()["amount"] == 12000
+    after = (await gw.shop.get(f"/billing/billkeys/{billkey['id']}")).json()
+    assert after["verified_at"] is not None  # Payletter charged it: genuine
 
 
 async def test_a_registration_needs_a_merchant_payletter_allows_it_for(gw: SimGateway) -> None:
@@ -566,3 +571,30 @@ async def test_no_full_billkey_in_any_answer_log_event_or_audit_row(
 async def _order_nos(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         return list((await conn.execute(text("SELECT order_no FROM orders"))).scalars())
+
+
+async def test_a_billkey_edited_into_the_return_is_never_stored_the_callbacks_is(
+    gw: SimGateway, engine: AsyncEngine
+) -> None:
+    """payhash doesn't cover billkey: the buyer's return can't choose the stored key, and the
+    genuine callback's key isn't dropped as a duplicate when the return came first."""
+    # The callback waits a moment, so the edited return is the first to arrive.
+    assert (await gw.sim.post("/_sim/faults", json={"callback_delay": 0.3})).status_code == 200
+    order = await gw.create_order(client_id="auto_test", amount=1000, user_id="subscriber1",
+                                  autopay_flag="Y")
+    result = await gw.pay(order, with_return=False)
+    forged = result["return_fields"] | {"billkey": "FORGED-BY-THE-BUYER-0001"}
+    r = await gw.browser.post(result["return_url"], data=forged)
+    assert r.status_code == 303
+
+    async def key_stored() -> bool:
+        return bool(await scalar(engine, "SELECT count(*) FROM billkeys"))
+
+    await wait_for(key_stored)  # the callback follows the approval on its own
+    genuine = result["return_fields"]["billkey"]
+    assert await scalar(engine, "SELECT billkey FROM billkeys") == genuine
+    keys = (await gw.shop.get("/billing/billkeys", params={"user_id": "subscriber1"})).json()
+    assert [k["verified_at"] is not None for k in keys["billkeys"]] == [True]
+    detail = await gw.order(order["order_no"])
+    assert {(d["kind"], d["outcome"]) for d in detail["deliveries"]} == {
+        ("return", "applied"), ("callback", "duplicate")}

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import FORBIDDEN_SOURCES
 from tests.conftest import PAYLETTER_IP, client_for, scalar
-from tests.factories import callback_body, create_order
+from tests.factories import (
+    callback_body,
+    create_order,
+    path_of,
+    return_fields,
+    sent_request,
+)
+from tests.fake_payletter import FakePayletter
 
 ACK = {"code": 0, "message": ""}
 
@@ -291,3 +298,43 @@ async def test_the_vendor_example_byte_for_byte_verifies_with_the_public_test_ke
     r = await payletter_peer.post("/payletter/callback", json=VENDOR_CALLBACK_EXAMPLE)
     assert r.json() == ACK
     assert (await order_state(shop, "1234567890"))["status"] == "paid"
+
+
+async def test_a_deposit_callback_without_payhash_pays_the_awaiting_account(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter, engine: AsyncEngine,
+) -> None:
+    """What happened is what Payletter confirms (5 = money in), not which fields came."""
+    order = await create_order(shop, pgcode="virtualaccount", amount=5000)
+    tid = f"tpay_test-{order['order_no']}"
+    account = {"account_no": "56211234567890", "bank_name": "국민은행", "bank_code": "004",
+               "expire_date": "20261231", "expire_time": "2359", "issue_tid": "ISS-1"}
+    issued = return_fields(order, tid=tid) | account
+    del issued["payhash"]
+    fake_payletter.statuses[order["order_no"]] = {"token": "1", "tid": tid, "status_code": 3}
+    sent = sent_request(fake_payletter, order["order_no"])
+    await browser.post(path_of(sent["return_url"]), data=issued)
+    assert (await order_state(shop, order["order_no"]))["status"] == "awaiting_deposit"
+
+    deposit = callback_body(order, tid=tid) | account
+    del deposit["payhash"]
+    fake_payletter.statuses[order["order_no"]]["status_code"] = 5
+    assert (await payletter_peer.post("/payletter/callback", json=deposit)).json() == ACK
+    assert (await order_state(shop, order["order_no"]))["status"] == "paid"
+    assert await applications(engine, order["order_no"]) == 1
+
+
+async def test_a_form_encoded_callback_is_read_and_applied(
+    shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient, engine: AsyncEngine,
+) -> None:
+    order = await create_order(shop)
+    body = {k: v for k, v in callback_body(order).items() if not isinstance(v, dict)}
+    r = await payletter_peer.post("/payletter/callback", data={k: str(v) for k, v in
+                                                               body.items()})
+    assert r.json() == ACK
+    assert (await order_state(shop, order["order_no"]))["status"] == "paid"
+    # JSON stays the documented form, also when the header is off
+    other = await create_order(shop)
+    r = await payletter_peer.post("/payletter/callback", content=json.dumps(
+        callback_body(other)), headers={"content-type": "text/plain"})
+    assert r.json() == ACK

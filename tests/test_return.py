@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.metrics import TRUNCATED_DELIVERIES
 from app.repositories import OrderRepository
 from tests.conftest import scalar
 from tests.factories import (
@@ -280,3 +282,97 @@ async def test_a_return_with_garbage_gets_a_clear_4xx(
     assert r.status_code == 400 and r.json()["error"]["message"]
     assert await status_of(shop, order["order_no"]) == "pending"
     assert await scalar(engine, "SELECT outcome FROM deliveries") == "rejected"
+
+
+async def test_a_card_return_stripped_of_its_payhash_changes_nothing(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter,
+) -> None:
+    """Card results carry a payhash: one without it is the buyer's edit, and the amount in
+    it must not send the order to review and lock out the genuine callback."""
+    order = await create_order(shop)
+    return_url, _ = await urls(fake_payletter, order)
+    edited = fake_payletter.confirms(return_fields(order)) | {"amount": "100"}
+    del edited["payhash"]
+    r = await browser.post(return_url, data=edited)
+    assert redirect_query(r) == {"order_no": order["order_no"], "status": "pending",
+                                 "outcome": "rejected"}
+    assert (await payletter_peer.post("/payletter/callback", json=callback_body(order))
+            ).json() == ACK
+    assert await status_of(shop, order["order_no"]) == "paid"
+
+
+async def test_account_fields_on_a_card_return_are_refused(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter,
+) -> None:
+    order = await create_order(shop)
+    return_url, _ = await urls(fake_payletter, order)
+    account = {"account_no": "56211234567890", "bank_name": "국민은행"}
+    with_payhash = fake_payletter.confirms(return_fields(order)) | account
+    without = {k: v for k, v in with_payhash.items() if k != "payhash"}
+    for edited in (without, with_payhash):
+        r = await browser.post(return_url, data=edited)
+        assert redirect_query(r)["outcome"] == "rejected"
+        assert await status_of(shop, order["order_no"]) == "pending"
+    assert (await payletter_peer.post("/payletter/callback", json=callback_body(order))
+            ).json() == ACK
+    detail = (await shop.get(f"/orders/{order['order_no']}")).json()
+    assert detail["status"] == "paid" and "virtual_account" not in detail["payment_details"]
+
+
+async def test_a_virtual_account_return_takes_amount_and_method_from_payletter_not_the_body(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    fake_payletter: FakePayletter,
+) -> None:
+    order = await create_order(shop, pgcode="virtualaccount", amount=5000)
+    tid = f"tpay_test-{order['order_no']}"
+    issued = return_fields(order, tid=tid) | {
+        "account_no": "56211234567890", "bank_name": "국민은행", "amount": "100",
+        "pgcode": "creditcard", "user_id": "someone-else"}
+    del issued["payhash"]
+    fake_payletter.statuses[order["order_no"]] = {"token": "1", "tid": tid, "status_code": 3}
+    return_url, _ = await urls(fake_payletter, order)
+    r = await browser.post(return_url, data=issued)
+    assert redirect_query(r)["status"] == "awaiting_deposit"
+    detail = (await shop.get(f"/orders/{order['order_no']}")).json()
+    assert (detail["amount"], detail["paid_pgcode"]) == (5000, "virtualaccount")
+    deposit = callback_body(order, tid=tid)
+    del deposit["payhash"]
+    fake_payletter.statuses[order["order_no"]]["status_code"] = 5
+    assert (await payletter_peer.post("/payletter/callback", json=deposit)).json() == ACK
+    assert await status_of(shop, order["order_no"]) == "paid"
+
+
+async def test_anonymous_browser_posts_are_stored_as_a_head_size_and_digest(
+    shop: httpx.AsyncClient, browser: httpx.AsyncClient, fake_payletter: FakePayletter,
+    engine: AsyncEngine,
+) -> None:
+    """Strangers can't fill the disk through return/cancel; deliveries on our signed links
+    stay whole (they are evidence)."""
+    big = b"x=" + b"a" * 60_000
+    before = TRUNCATED_DELIVERIES.labels(kind="return")._value.get()
+    for path in ("/payletter/return?order_no=nope&sig=bad", "/payletter/cancel?sig=bad"):
+        for _ in range(100):
+            r = await browser.post(path, content=big,
+                                   headers={"content-type": "application/x-www-form-urlencoded"})
+            assert r.status_code in (303, 400)
+    rows = (await _rows(engine, "SELECT length(raw_body), body_bytes, body_sha256 "
+                                "FROM deliveries"))
+    assert len(rows) == 200
+    assert sum(row[0] for row in rows) <= 200 * 1024  # was 200 × 60,002
+    assert {(row[1], row[2]) for row in rows} == {(len(big), hashlib.sha256(big).hexdigest())}
+    assert TRUNCATED_DELIVERIES.labels(kind="return")._value.get() - before == 100
+
+    order = await create_order(shop)
+    return_url, _ = await urls(fake_payletter, order)
+    signed = fake_payletter.confirms(return_fields(order)) | {"padding": "p" * 60_000}
+    await browser.post(return_url, data=signed)
+    stored = await scalar(engine, "SELECT raw_body FROM deliveries WHERE order_no = :no",
+                          no=order["order_no"])
+    assert stored == urlencode(signed)
+
+
+async def _rows(engine: AsyncEngine, sql: str) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(sql))).all())

@@ -6,6 +6,7 @@ answer. Verifying and applying the result is `app.services.payments.receive`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from html import escape
@@ -31,7 +32,15 @@ from app.gateway import Gateway
 from app.metrics import FORBIDDEN_SOURCES, observe_delivery
 from app.net import client_address, in_networks
 from app.repositories import OrderRepository
-from app.services.payments import MALFORMED, Inbound, Kind, Outcome, receive, record
+from app.services.payments import (
+    MALFORMED,
+    Inbound,
+    Kind,
+    Outcome,
+    link_signed,
+    receive,
+    record,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/payletter", tags=["payletter"])
@@ -63,6 +72,7 @@ def make_inbound(
     peer = request.client.host if request.client else ""
     source = client_address(peer, request.headers.getlist("x-forwarded-for"),
                             gateway.settings.trusted_proxy_networks)
+    order_no, signature = request.query_params.get("order_no"), request.query_params.get("sig")
     return Inbound(
         kind=kind,
         fields=fields,
@@ -70,9 +80,12 @@ def make_inbound(
         content_type=request.headers.get("content-type"),
         source_addr=str(source) if source else peer,
         peer_addr=peer,
-        link_order_no=request.query_params.get("order_no"),
-        link_signature=request.query_params.get("sig"),
+        link_order_no=order_no,
+        link_signature=signature,
         query_string=request.url.query or None,
+        body_bytes=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        link_signed=link_signed(gateway, kind, order_no, signature),
     )
 
 
@@ -140,7 +153,8 @@ async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -
     except PayloadTooLarge as exc:
         return callback_answer(413, exc.message)
     try:
-        fields = parse_fields(body, "application/json")
+        # JSON is what Payletter documents; a form-encoded one is read too, never refused.
+        fields = parse_fields(body, request.headers.get("content-type"))
     except BodyError as exc:
         return await _malformed("callback", request, session, gateway, body, str(exc))
     return await _deliver("callback", request, session, gateway, body, fields)

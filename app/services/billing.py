@@ -134,6 +134,7 @@ def billkey_view(billkey: Billkey) -> dict[str, Any]:
         "first_amount": billkey.first_amount,
         "first_paid_at": _iso(billkey.first_paid_at),
         "last_charged_at": _iso(billkey.last_charged_at),
+        "verified_at": _iso(billkey.verified_at),
         "revoked_at": _iso(billkey.revoked_at),
         "created_at": _iso(billkey.created_at),
     }
@@ -609,6 +610,8 @@ async def _settle_paid(
         if billkey is not None and (billkey.last_charged_at is None
                                     or billkey.last_charged_at < when):
             billkey.last_charged_at = when
+        if billkey is not None and billkey.verified_at is None:
+            billkey.verified_at = when  # Payletter charged it: the key is genuine
     await audit(session, actor=actor, action=CHARGE, outcome="paid", order=settled,
                 billkey_id=billkey_id, amount=settled.amount, tid=tid,
                 verification=verification, evidence=evidence)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -26,6 +26,7 @@ from app.bodies import BodyError, parse_fields
 from app.db import utcnow
 from app.errors import NotFound
 from app.gateway import Gateway
+from app.metrics import TRUNCATED_DELIVERIES
 from app.models import Order, OrderTransition
 from app.order_states import OrderEvent, OrderStatus
 from app.payletter.errors import BusinessRuleError, PayletterError
@@ -40,7 +41,9 @@ from app.services.transitions import can_move, transition
 log = logging.getLogger(__name__)
 
 Kind = Literal["callback", "return", "cancel"]
+BillkeyTrust = Literal["verified", "unverified"]
 MAX_AMOUNT = 10**12  # far above any real payment; larger numbers are garbage, not money
+UNSIGNED_HEAD_CHARS = 1024  # what is kept of an anonymous browser delivery's body and query
 
 # Answer codes (0 = acknowledged). Mirrors the HTTP status we send with them.
 ACK, MALFORMED, UNVERIFIED, UNKNOWN_ORDER, NEEDS_REVIEW, UNAVAILABLE = 0, 400, 401, 404, 409, 503
@@ -49,6 +52,7 @@ ACK, MALFORMED, UNVERIFIED, UNKNOWN_ORDER, NEEDS_REVIEW, UNAVAILABLE = 0, 400, 4
 _VA_FIELDS = ("account_no", "account_name", "account_holder", "bank_code", "bank_name",
               "issue_tid", "expire_date", "expire_time")
 _STATUS_PAID = frozenset({4, 5})  # payments/status: 4 approved, 5 done
+_ACCOUNT_ISSUED_STATUS = frozenset({3, 4})  # a virtual account issued, no money yet
 _REPEAT = "payhash_ok"  # verification of a return repeating the tid its order already has
 
 
@@ -66,6 +70,11 @@ class Inbound:
     link_order_no: str | None = None
     link_signature: str | None = None
     query_string: str | None = None  # kept so an operator can replay the delivery
+    body_bytes: int | None = None  # what arrived, before decoding
+    body_sha256: str | None = None
+    # The return/cancel URL's signature is one we made (for any merchant): only then is a
+    # browser's delivery kept whole; anything else is anonymous and kept as a head only.
+    link_signed: bool = False
 
 
 @dataclass
@@ -104,8 +113,18 @@ class PaymentResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def is_account_issuance(self) -> bool:
-        return bool(self.extra.get("account_no")) and self.payhash is None
+    def has_account_fields(self) -> bool:
+        return any(name in self.extra for name in _VA_FIELDS)
+
+    def without_account_fields(self) -> PaymentResult:
+        extra = {k: v for k, v in self.extra.items() if k not in _VA_FIELDS}
+        return replace(self, extra=extra)
+
+    def as_confirmed_for(self, order: Order) -> PaymentResult:
+        """A result without payhash, once Payletter confirmed this order's payment: nothing
+        in the body proved amount, user or method, so they are the order's own (Payletter
+        took the payment at the amount we requested for this order_no)."""
+        return replace(self, amount=order.amount, user_id=order.user_id, pgcode=order.pgcode)
 
 
 def parse_result(kind: Kind, fields: Mapping[str, Any]) -> PaymentResult:
@@ -228,26 +247,41 @@ async def _handle_result(
     session: AsyncSession, gateway: Gateway, inbound: Inbound, result: PaymentResult
 ) -> Outcome:
     orders = OrderRepository(session)
-    if inbound.kind == "return":
-        refusal = await _check_return_link(orders, gateway, inbound, result)
-        if refusal is not None:
-            return refusal
-
+    order = await orders.get_by_order_no(result.order_no)
+    if order is None:
+        return _unknown_order(gateway, result)
+    if inbound.kind == "return" and not _return_link_ok(gateway, inbound, order):
+        return Outcome("rejected", "signature_bad", UNVERIFIED,
+                       "return does not match the signed return URL of this order", order)
     if not result.success:
         return await _apply_failure(session, orders, result)
 
-    verification = "payhash_ok"
-    # Without a payhash nothing in the body proves the result. A return's payhash proves
-    # less than it seems: it covers user_id+amount+tid, not order_no, so a twin order's
-    # (same amount and buyer) unapplied result would verify on this order's return URL.
-    # Only Payletter can say which order a tid paid; the callback, from Payletter's own
-    # addresses, needs no such question.
-    repeat_only = False
+    rule = METHODS.get(order.pgcode)
+    if result.has_account_fields and order.pgcode != "virtualaccount":
+        if inbound.kind == "return":  # the buyer's browser: edited, not Payletter's
+            return Outcome("rejected", "malformed", MALFORMED,
+                           f"virtual-account fields in a {order.pgcode} result; refused", order)
+        result = result.without_account_fields()  # Payletter's own: never let them decide
+    if result.payhash is None and (rule is None or rule.sends_payhash):
+        return Outcome("rejected", "payhash_missing", UNVERIFIED,
+                       f"{order.pgcode} results carry a payhash and this one has none; "
+                       "refused", order)
+
+    verification, event, repeat_only = "payhash_ok", OrderEvent.APPROVED, False
+    # Without a payhash nothing in the body proves the result: Payletter's payments/status
+    # decides whether it happened and what it is (issued account or money in). A return's
+    # payhash proves less than it seems: it covers user_id+amount+tid, not order_no, so a
+    # twin order's (same amount and buyer) unapplied result would verify on this order's
+    # return URL. Only Payletter can say which order a tid paid; the callback, from
+    # Payletter's own addresses, needs no such question.
     if result.payhash is None or inbound.kind == "return":
-        confirmed = await _confirm_with_payletter(session, gateway, orders, result)
+        if result.payhash is None:  # read now: asking Payletter expires the loaded order
+            result = result.as_confirmed_for(order)
+        confirmed = await _confirm_with_payletter(session, gateway, orders, order, result)
         if isinstance(confirmed, Outcome):
             return confirmed
-        verification, repeat_only = confirmed, confirmed == _REPEAT
+        verification, event = confirmed
+        repeat_only = verification == _REPEAT
     assert result.tid is not None
     order, tid_holder = await orders.lock_for_result(result.order_no, result.tid)
     if order is None:
@@ -261,41 +295,55 @@ async def _handle_result(
             return Outcome("rejected", "payhash_bad", UNVERIFIED,
                            "payhash does not verify; result refused", order)
     # Payletter wasn't asked about a repeat: it may be answered, but change nothing.
-    return await _apply_success(session, order, tid_holder, result, verification,
-                                may_change=not repeat_only)
+    return await _apply_success(session, order, tid_holder, result, verification, event,
+                                may_change=not repeat_only,
+                                billkey_from=_billkey_source(inbound, order))
 
 
-async def _check_return_link(
-    orders: OrderRepository, gateway: Gateway, inbound: Inbound, result: PaymentResult
-) -> Outcome | None:
+def _return_link_ok(gateway: Gateway, inbound: Inbound, order: Order) -> bool:
     """A return must come back through the signed URL of the same order."""
-    order_no = result.order_no
-    order = await orders.get_by_order_no(order_no)
-    if order is None:
-        return _unknown_order(gateway, result)
     key = gateway.payment_key(order.client_id)
-    if (
-        key is None
-        or inbound.link_order_no != order_no
-        or not verify_link(key, RETURN_LINK, order_no, inbound.link_signature)
-    ):
-        return Outcome("rejected", "signature_bad", UNVERIFIED,
-                       "return does not match the signed return URL of this order", order)
-    return None
+    return (key is not None and inbound.link_order_no == order.order_no
+            and verify_link(key, RETURN_LINK, order.order_no, inbound.link_signature))
+
+
+def link_signed(gateway: Gateway, kind: Kind, order_no: str | None, signature: str | None
+                ) -> bool:
+    """Whether a return/cancel URL carries a signature we made, with any merchant's key
+    (no database needed: the link names its order_no)."""
+    purpose = {"return": RETURN_LINK, "cancel": CANCEL_LINK}.get(kind)
+    if purpose is None or not order_no or not signature:
+        return False
+    return any(verify_link(m.payment_key.get_secret_value(), purpose, order_no, signature)
+               for m in gateway.settings.merchants.values())
+
+
+def _billkey_source(inbound: Inbound, order: Order) -> BillkeyTrust | None:
+    """How far a result's billkey may be believed (payhash doesn't cover it).
+
+    The callback comes from Payletter's own addresses: verified. A return is the buyer's
+    browser, which can edit it: ignored when a callback will follow (money moved), and kept
+    as unverified only for an amount-0 registration, which gets no callback; the first
+    successful charge verifies it.
+    """
+    if order.autopay_flag != "Y":
+        return None
+    if inbound.kind == "callback":
+        return "verified"
+    return "unverified" if order.amount == 0 else None
 
 
 async def _confirm_with_payletter(
-    session: AsyncSession, gateway: Gateway, orders: OrderRepository, result: PaymentResult
-) -> str | Outcome:
-    order = await orders.get_by_order_no(result.order_no)
-    if order is None:
-        return _unknown_order(gateway, result)
+    session: AsyncSession, gateway: Gateway, orders: OrderRepository, order: Order,
+    result: PaymentResult,
+) -> tuple[str, OrderEvent] | Outcome:
+    """Ask payments/status about the order; what it confirms, as (verification, event)."""
     if (result.payhash is not None and order.tid == result.tid
-            and _already_applied(order, _event_of(result))):
+            and _already_applied(order, OrderEvent.APPROVED)):
         # A reload of a return the order already took: the payhash (verified next, under
         # the lock) is enough for a duplicate, and nothing more. Without one, Payletter
         # is asked as always.
-        return _REPEAT
+        return _REPEAT, OrderEvent.APPROVED
     client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
     # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
     await session.rollback()
@@ -310,13 +358,25 @@ async def _confirm_with_payletter(
         return Outcome("error", "status_unconfirmed", UNAVAILABLE,
                        "could not confirm the result with Payletter; please redeliver",
                        await orders.get_by_order_no(order_no))
-    required = {3, 4, 5} if result.is_account_issuance else _paid_status_codes(pgcode)
-    if status.tid != result.tid or status.status_code not in required:
+    event = _confirmed_event(status.status_code, pgcode, result)
+    if status.tid != result.tid or event is None:
         return Outcome(
             "rejected", "status_unconfirmed", UNVERIFIED,
             f"Payletter does not confirm this result (status_code={status.status_code})",
             await orders.get_by_order_no(order_no))
-    return "status_confirmed"
+    return "status_confirmed", event
+
+
+def _confirmed_event(status_code: int, pgcode: str, result: PaymentResult
+                     ) -> OrderEvent | None:
+    """What Payletter's status says happened: the money in, an account issued, or neither.
+    Decided by Payletter's answer, never by which fields the body happens to carry."""
+    if status_code in _paid_status_codes(pgcode):
+        return OrderEvent.APPROVED
+    if (pgcode == "virtualaccount" and result.has_account_fields
+            and status_code in _ACCOUNT_ISSUED_STATUS):
+        return OrderEvent.ACCOUNT_ISSUED
+    return None
 
 
 def _paid_status_codes(pgcode: str) -> frozenset[int]:
@@ -352,14 +412,18 @@ def _mismatches(order: Order, result: PaymentResult) -> list[str]:
 
 async def _apply_success(
     session: AsyncSession, order: Order, tid_holder: str | None, result: PaymentResult,
-    verification: str, *, may_change: bool = True,
+    verification: str, event: OrderEvent, *, may_change: bool = True,
+    billkey_from: BillkeyTrust | None = None,
 ) -> Outcome:
-    """Apply a verified success to the locked `order`; `tid_holder` is the other order
-    already holding the result's tid, if any. With `may_change=False` (a repeat that
-    Payletter wasn't asked about) anything but a duplicate or a no-op is refused."""
+    """Apply a verified success (`event`: the money in, or a virtual account issued) to the
+    locked `order`; `tid_holder` is the other order already holding the result's tid, if
+    any. With `may_change=False` (a repeat that Payletter wasn't asked about) anything but a
+    duplicate or a no-op is refused. `billkey_from` says whether the result's billkey may be
+    stored, and as what."""
     assert result.tid is not None
-    event = _event_of(result)
     if order.tid == result.tid and _already_applied(order, event):
+        # The callback's billkey still counts when the buyer's return got here first.
+        await _remember_billkey(session, order, result, billkey_from)
         return Outcome("duplicate", verification, ACK, "already applied", order)
 
     problems = _mismatches(order, result)
@@ -386,9 +450,15 @@ async def _apply_success(
     _copy_result(order, result, paid=event is OrderEvent.APPROVED)
     moved = await transition(session, order, event, reason=f"{verification} tid={result.tid}",
                              flush=False)
-    if result.billkey and order.autopay_flag == "Y":
-        await BillkeyRepository(session).remember(order, result.billkey)
+    await _remember_billkey(session, order, result, billkey_from)
     return Outcome("applied", verification, ACK, "", order, moved)
+
+
+async def _remember_billkey(session: AsyncSession, order: Order, result: PaymentResult,
+                            trust: BillkeyTrust | None) -> None:
+    if result.billkey and trust is not None:
+        await BillkeyRepository(session).remember(order, result.billkey,
+                                                  verified=trust == "verified")
 
 
 async def apply_confirmed(
@@ -413,7 +483,8 @@ async def apply_confirmed(
                        f"no order {order_no!r} here")
     result = PaymentResult(success=True, order_no=order_no, tid=tid, amount=amount,
                            user_id=user_id, pgcode=pgcode, extra=dict(extra or {}))
-    outcome = await _apply_success(session, order, tid_holder, result, verification)
+    outcome = await _apply_success(session, order, tid_holder, result, verification,
+                                   OrderEvent.APPROVED)
     await session.flush()  # no delivery record follows to flush with
     return outcome
 
@@ -421,10 +492,6 @@ async def apply_confirmed(
 def _changed_meanwhile(order: Order) -> Outcome:
     return Outcome("error", "status_unconfirmed", UNAVAILABLE,
                    "the order changed while this was checked; please retry", order)
-
-
-def _event_of(result: PaymentResult) -> OrderEvent:
-    return OrderEvent.ACCOUNT_ISSUED if result.is_account_issuance else OrderEvent.APPROVED
 
 
 def _already_applied(order: Order, event: OrderEvent) -> bool:
@@ -522,15 +589,26 @@ def _printable(text: str, limit: int) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
 
 
+def keeps_whole(inbound: Inbound) -> bool:
+    """Payletter's callbacks (address-checked) and browser deliveries on a link we signed
+    are evidence, kept whole; an anonymous post is kept as its head, size and digest, so
+    strangers can't fill the disk."""
+    return inbound.kind == "callback" or inbound.link_signed
+
+
 def delivery_row(inbound: Inbound, outcome: Outcome) -> dict[str, Any]:
+    whole = keeps_whole(inbound)
     return dict(
         kind=inbound.kind,
         received_at=utcnow(),
         source_addr=inbound.source_addr,
         peer_addr=inbound.peer_addr,
         content_type=_printable(inbound.content_type or "", 128) or None,
-        raw_body=inbound.raw_body,
-        query_string=inbound.query_string,
+        raw_body=inbound.raw_body if whole else inbound.raw_body[:UNSIGNED_HEAD_CHARS],
+        body_bytes=inbound.body_bytes,
+        body_sha256=inbound.body_sha256,
+        query_string=(inbound.query_string if whole or inbound.query_string is None
+                      else inbound.query_string[:UNSIGNED_HEAD_CHARS]),
         order_no=_claimed(inbound, "order_no"),
         tid=_claimed(inbound, "tid"),
         order_id=outcome.order.id if outcome.order is not None else None,
@@ -543,7 +621,10 @@ def delivery_row(inbound: Inbound, outcome: Outcome) -> dict[str, Any]:
 
 async def record(session: AsyncSession, inbound: Inbound, outcome: Outcome) -> None:
     """Store the delivery with what it did (and link the state change it caused)."""
-    outcome.delivery_id = await DeliveryRepository(session).insert(delivery_row(inbound, outcome))
+    row = delivery_row(inbound, outcome)
+    outcome.delivery_id = await DeliveryRepository(session).insert(row)
+    if row["raw_body"] is not inbound.raw_body:
+        TRUNCATED_DELIVERIES.labels(kind=inbound.kind).inc()
     if outcome.transition is not None:
         outcome.transition.delivery_id = outcome.delivery_id
     await session.flush()  # the state change this delivery caused, with its id, if any
@@ -564,11 +645,13 @@ async def replay_delivery(session: AsyncSession, gateway: Gateway, delivery_id: 
             else {}
     except BodyError:
         fields = {}
+    kind: Kind = stored.kind  # type: ignore[assignment]
     inbound = Inbound(
-        kind=stored.kind,  # type: ignore[arg-type]
-        fields=fields, raw_body=stored.raw_body, content_type=stored.content_type,
+        kind=kind, fields=fields, raw_body=stored.raw_body, content_type=stored.content_type,
         source_addr=stored.source_addr, peer_addr="replay",
         link_order_no=query.get("order_no"), link_signature=query.get("sig"),
-        query_string=stored.query_string,
+        query_string=stored.query_string, body_bytes=stored.body_bytes,
+        body_sha256=stored.body_sha256,
+        link_signed=link_signed(gateway, kind, query.get("order_no"), query.get("sig")),
     )
     return await receive(session, gateway, inbound)
