@@ -452,7 +452,9 @@ def check_postgres(report: Report, simulator: Container) -> None:
             run(["docker", "run", "--rm", "--network", "host", "-e",
                  f"DATABASE_URL={database_url}", GATEWAY_IMAGE, "alembic", "upgrade", "head"],
                 report)
-            detail.append("alembic upgrade head: 0001 → 0006")
+            revisions = sorted(p.name[:4] for p in (ROOT / "migrations" / "versions").glob(
+                "[0-9][0-9][0-9][0-9]_*.py"))
+            detail.append(f"alembic upgrade head: {revisions[0]} → {revisions[-1]}")
         with report.step("the gateway on PostgreSQL") as detail:
             gateway = start_container(
                 report, f"{PREFIX}-gateway", GATEWAY_IMAGE,
