@@ -247,34 +247,30 @@ async def _handle_result(
     session: AsyncSession, gateway: Gateway, inbound: Inbound, result: PaymentResult
 ) -> Outcome:
     orders = OrderRepository(session)
-    order = await orders.get_by_order_no(result.order_no)
-    if order is None:
-        return _unknown_order(gateway, result)
-    if inbound.kind == "return" and not _return_link_ok(gateway, inbound, order):
-        return Outcome("rejected", "signature_bad", UNVERIFIED,
-                       "return does not match the signed return URL of this order", order)
-    if not result.success:
-        return await _apply_failure(session, orders, result)
-
-    rule = METHODS.get(order.pgcode)
-    if result.has_account_fields and order.pgcode != "virtualaccount":
-        if inbound.kind == "return":  # the buyer's browser: edited, not Payletter's
-            return Outcome("rejected", "malformed", MALFORMED,
-                           f"virtual-account fields in a {order.pgcode} result; refused", order)
-        result = result.without_account_fields()  # Payletter's own: never let them decide
-    if result.payhash is None and (rule is None or rule.sends_payhash):
-        return Outcome("rejected", "payhash_missing", UNVERIFIED,
-                       f"{order.pgcode} results carry a payhash and this one has none; "
-                       "refused", order)
-
     verification, event, repeat_only = "payhash_ok", OrderEvent.APPROVED, False
-    # Without a payhash nothing in the body proves the result: Payletter's payments/status
-    # decides whether it happened and what it is (issued account or money in). A return's
-    # payhash proves less than it seems: it covers user_id+amount+tid, not order_no, so a
-    # twin order's (same amount and buyer) unapplied result would verify on this order's
-    # return URL. Only Payletter can say which order a tid paid; the callback, from
-    # Payletter's own addresses, needs no such question.
-    if result.payhash is None or inbound.kind == "return":
+    # A signed callback goes straight to the lock; everything else needs the order first
+    # (the return's link, the method's rules, what to ask Payletter).
+    checked = inbound.kind != "callback" or not result.success or result.payhash is None
+    if checked:
+        order = await orders.get_by_order_no(result.order_no)
+        if order is None:
+            return _unknown_order(gateway, result)
+        if inbound.kind == "return" and not _return_link_ok(gateway, inbound, order):
+            return Outcome("rejected", "signature_bad", UNVERIFIED,
+                           "return does not match the signed return URL of this order", order)
+        if not result.success:
+            return await _apply_failure(session, orders, result)
+        fitted = _fit_to_method(inbound, order, result)
+        if isinstance(fitted, Outcome):
+            return fitted
+        result = fitted
+        # Without a payhash nothing in the body proves the result: Payletter's
+        # payments/status decides whether it happened and what it is (issued account or
+        # money in). A return's payhash proves less than it seems: it covers
+        # user_id+amount+tid, not order_no, so a twin order's (same amount and buyer)
+        # unapplied result would verify on this order's return URL. Only Payletter can say
+        # which order a tid paid; the callback, from Payletter's own addresses, needs no
+        # such question.
         if result.payhash is None:  # read now: asking Payletter expires the loaded order
             result = result.as_confirmed_for(order)
         confirmed = await _confirm_with_payletter(session, gateway, orders, order, result)
@@ -283,21 +279,43 @@ async def _handle_result(
         verification, event = confirmed
         repeat_only = verification == _REPEAT
     assert result.tid is not None
-    order, tid_holder = await orders.lock_for_result(result.order_no, result.tid)
-    if order is None:
+    locked, tid_holder = await orders.lock_for_result(result.order_no, result.tid)
+    if locked is None:
         return _unknown_order(gateway, result)
+    if not checked:
+        fitted = _fit_to_method(inbound, locked, result)
+        if isinstance(fitted, Outcome):
+            return fitted
+        result = fitted
     if result.payhash is not None:
-        key = gateway.payment_key(order.client_id)
+        key = gateway.payment_key(locked.client_id)
         ok = key is not None and verify_payhash(
             result.payhash, user_id=result.user_id or "", amount=result.amount or 0,
             tid=result.tid or "", payment_key=key)
         if not ok:
             return Outcome("rejected", "payhash_bad", UNVERIFIED,
-                           "payhash does not verify; result refused", order)
+                           "payhash does not verify; result refused", locked)
     # Payletter wasn't asked about a repeat: it may be answered, but change nothing.
-    return await _apply_success(session, order, tid_holder, result, verification, event,
+    return await _apply_success(session, locked, tid_holder, result, verification, event,
                                 may_change=not repeat_only,
-                                billkey_from=_billkey_source(inbound, order))
+                                billkey_from=_billkey_source(inbound, locked))
+
+
+def _fit_to_method(inbound: Inbound, order: Order, result: PaymentResult
+                   ) -> PaymentResult | Outcome:
+    """The result as the order's method allows it, or why it is refused: a method that
+    sends a payhash must have one, and virtual-account fields belong to virtual accounts."""
+    if result.has_account_fields and order.pgcode != "virtualaccount":
+        if inbound.kind != "callback":  # the buyer's browser: edited, not Payletter's
+            return Outcome("rejected", "malformed", MALFORMED,
+                           f"virtual-account fields in a {order.pgcode} result; refused", order)
+        result = result.without_account_fields()  # Payletter's own: never let them decide
+    rule = METHODS.get(order.pgcode)
+    if result.payhash is None and (rule is None or rule.sends_payhash):
+        return Outcome("rejected", "payhash_missing", UNVERIFIED,
+                       f"{order.pgcode} results carry a payhash and this one has none; "
+                       "refused", order)
+    return result
 
 
 def _return_link_ok(gateway: Gateway, inbound: Inbound, order: Order) -> bool:
