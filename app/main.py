@@ -21,6 +21,7 @@ from app.api import (
     reconciliations,
     webhooks,
 )
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.cors import FrontendCORSMiddleware
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
@@ -76,6 +77,8 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan)
+    # Innermost of ours: a refused body still gets CORS headers, a request id and a log line.
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
     if config.allowed_origins:
         app.add_middleware(FrontendCORSMiddleware, origins=config.allowed_origins)
     app.add_middleware(RequestIdMiddleware)
