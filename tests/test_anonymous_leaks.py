@@ -1,15 +1,21 @@
 """What an anonymous caller can learn (issue 15, item 10): an order only through its signed
-result link."""
+result link, /metrics cheaply (and behind METRICS_TOKEN when set), the API docs only in
+sim or with API_DOCS=true."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
+from app.repositories import OrderRepository
 from app.security import sign_link
 from app.settings import PUBLIC_TEST_MERCHANT
 from tests.conftest import client_for, make_settings, running
@@ -97,3 +103,96 @@ async def test_the_shop_s_own_result_page_gets_the_signature_too(
     assert query(location) == {"from": "pay", "order_no": order["order_no"],
                                "status": "abandoned", "outcome": "applied",
                                "sig": sign_link(KEY, "result", order["order_no"])}
+
+
+# ---- (b) /metrics -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per GROUP BY over orders."""
+    calls: list[int] = []
+    count = OrderRepository.count_by_status
+
+    async def counting(self: OrderRepository) -> dict[str, int]:
+        calls.append(1)
+        return await count(self)
+
+    monkeypatch.setattr(OrderRepository, "count_by_status", counting)
+    return calls
+
+
+async def test_a_flood_of_scrapes_counts_the_orders_once_per_interval(
+    gateway_app: FastAPI, shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient,
+    counted: list[int],
+) -> None:
+    order = await create_order(shop)
+    async with client_for(gateway_app, peer="198.51.100.9") as anonymous:
+        scrapes = await asyncio.gather(*(anonymous.get("/metrics") for _ in range(50)))
+        assert all(r.status_code == 200 for r in scrapes)
+        assert all('gateway_orders{status="pending"} 1.0' in r.text for r in scrapes)
+        assert len(counted) == 1
+        await payletter_peer.post("/payletter/callback", json=callback_body(order))
+        assert 'gateway_orders{status="pending"} 1.0' in (await anonymous.get("/metrics")).text
+        assert len(counted) == 1  # still within the interval: the counts of the last query
+        counts = gateway_app.state.order_counts
+        now = counts.clock()
+        counts.clock = lambda: now + counts.interval  # the interval is over
+        fresh = (await anonymous.get("/metrics")).text
+        assert 'gateway_orders{status="paid"} 1.0' in fresh
+        assert 'gateway_orders{status="pending"} 0.0' in fresh
+        assert len(counted) == 2
+
+
+@pytest.fixture
+async def guarded_metrics(database_url: str, engine: AsyncEngine,
+                          fake_payletter: FakePayletter) -> AsyncIterator[FastAPI]:
+    app = create_app(make_settings(database_url, metrics_token="metrics-token-for-tests"),
+                     payletter_transport=fake_payletter.transport)
+    async with running(app):
+        yield app
+
+
+async def test_metrics_take_the_metrics_token_when_one_is_set(guarded_metrics: FastAPI) -> None:
+    async with client_for(guarded_metrics) as anonymous:
+        r = await anonymous.get("/metrics")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert r.json()["error"]["type"] == "unauthorized"
+        for token in ("wrong", "shop-token-for-tests", "ops-token-for-tests"):
+            r = await anonymous.get("/metrics", headers={"authorization": f"Bearer {token}"})
+            assert r.status_code == 403 and "gateway_" not in r.text, token
+        r = await anonymous.get("/metrics",
+                                headers={"authorization": "Bearer metrics-token-for-tests"})
+        assert r.status_code == 200 and "gateway_orders{" in r.text
+
+
+async def test_metrics_stay_open_without_a_metrics_token(gateway_app: FastAPI) -> None:
+    async with client_for(gateway_app) as anonymous:
+        r = await anonymous.get("/metrics")
+    assert r.status_code == 200 and "gateway_deliveries_total" in r.text
+
+
+# ---- (c) the API docs ---------------------------------------------------------------------
+
+
+DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+@pytest.mark.parametrize(("env", "api_docs", "served"), [
+    ("sim", None, True), ("sim", False, False),
+    ("test", None, False), ("test", True, True), ("live", None, False)])
+async def test_the_api_docs_are_served_in_sim_or_with_api_docs_only(
+    database_url: str, env: str, api_docs: bool | None, served: bool
+) -> None:
+    overrides: dict[str, Any] = {"payletter_env": env}
+    if env == "live":
+        overrides |= {"payletter_client_id": "shop_live1",
+                      "payletter_payment_key": "UExLRVktUEFZTUVOVC1zM2NyM3Q=",
+                      "payletter_search_key": "UExLRVktU0VBUkNILXMzY3IzdA=="}
+    if api_docs is not None:
+        overrides["api_docs"] = api_docs
+    app = create_app(make_settings(database_url, **overrides))
+    async with client_for(app) as anonymous:
+        for path in DOCS:
+            r = await anonymous.get(path)
+            assert r.status_code == (200 if served else 404), (path, r.status_code)
