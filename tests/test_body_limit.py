@@ -56,6 +56,15 @@ async def test_a_huge_declared_body_without_a_token_is_413_before_a_byte_is_read
     assert body.pulled == 0
 
 
+async def test_a_content_length_of_thousands_of_digits_is_413_not_a_crash(
+    gateway_app: FastAPI,
+) -> None:
+    async with client_for(gateway_app) as anonymous:
+        r = await anonymous.post("/orders", content=CountingBody(10), headers={
+            "content-type": "application/json", "content-length": "9" * 5000})
+    _json_413(r)
+
+
 @pytest.mark.parametrize("path", ["/orders", "/orders/T1/cancel"])
 async def test_a_chunked_body_over_the_limit_is_413_after_reading_at_most_the_limit(
     gateway_app: FastAPI, path: str
