@@ -29,6 +29,7 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.dates import parse_day
 from app.db import create_engine, create_sessionmaker, sqlite_file, utcnow
 from app.errors import AppError, InvalidRequest, NotFound
 from app.gateway import open_gateway
@@ -150,13 +151,14 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 
 def korea_date(ctx: click.Context, param: click.Parameter, value: str | None
                ) -> date | None:
-    """An option's value as a date (YYYY-MM-DD, read as a Korea date)."""
+    """An option's value as a date (YYYY-MM-DD, read as a Korea date, in the range every
+    entry point accepts); bad input is one line and exit 2."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise BadInput(f"invalid value for {param.opts[0]}: {exc}") from None
 
 
 # ---- the command tree -----------------------------------------------------------------------

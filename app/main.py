@@ -21,11 +21,12 @@ from app.api import (
     reconciliations,
     webhooks,
 )
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.cors import FrontendCORSMiddleware
 from app.api.errors import install_error_handlers
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway, payletter_client, payletter_http
-from app.metrics import observe_payletter_call
+from app.metrics import OrderCounts, observe_payletter_call
 from app.observability import RequestIdMiddleware, configure_logging
 from app.services.dispatcher import DispatchConfig, Dispatcher
 from app.services.reconcile_schedule import start_daily
@@ -75,7 +76,14 @@ def create_app(
             await http.aclose()
             await engine.dispose()
 
-    app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan)
+    # The API's description is a map for whoever finds the service: outside sim, on request.
+    docs = config.api_docs if config.api_docs is not None else config.payletter_env == "sim"
+    app = FastAPI(title="Payletter gateway", version="0.1.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
+    app.state.order_counts = OrderCounts()  # this process's cache of gateway_orders
+    # Innermost of ours: a refused body still gets CORS headers, a request id and a log line.
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
     if config.allowed_origins:
         app.add_middleware(FrontendCORSMiddleware, origins=config.allowed_origins)
     app.add_middleware(RequestIdMiddleware)

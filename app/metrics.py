@@ -8,9 +8,12 @@ the workers start: prometheus_client keeps every process's values in files there
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,13 +122,42 @@ TRUNCATED_DELIVERIES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+ORDER_COUNT_SECONDS = 15.0
 ORDERS = Gauge(
     "gateway_orders",
-    "Orders by state (counted when /metrics is scraped).",
+    "Orders by state (counted when /metrics is scraped, at most every 15 s per process).",
     ["status"],
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
+
+class OrderCounts:
+    """`gateway_orders`, counted from the database at most once per `interval` seconds in
+    this process, however often /metrics is scraped: a flood of scrapes costs one GROUP BY
+    per interval. Concurrent scrapes wait for the one count in flight instead of each
+    running their own; a failed count waits for the next interval too (a database that is
+    down isn't asked on every scrape)."""
+
+    def __init__(self, interval: float = ORDER_COUNT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._due = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, count: Callable[[], Awaitable[Mapping[str, int]]],
+                      statuses: Iterable[str]) -> None:
+        """Set the gauge from `count()` unless it was counted within the interval."""
+        if self.clock() < self._due and not self._lock.locked():
+            return
+        async with self._lock:  # a count in flight: wait for its values
+            if self.clock() < self._due:  # counted while this scrape waited
+                return
+            self._due = self.clock() + self.interval
+            counts = await count()
+            for status in statuses:
+                ORDERS.labels(status=status).set(counts.get(status, 0))
+
 
 _UNVERIFIED = {"payhash_bad", "payhash_missing", "signature_bad", "status_unconfirmed",
                "malformed"}

@@ -58,6 +58,13 @@ def _where_given(stmt: Select[T], *filters: tuple[Any, str | None]) -> Select[T]
     return stmt
 
 
+def _id_range(stmt: Select[T], column: Any, after_id: int, up_to_id: int | None
+              ) -> Select[T]:
+    """Rows with `after_id` < id (<= `up_to_id`): one page of a keyset walk over ids."""
+    stmt = stmt.where(column > after_id)
+    return stmt if up_to_id is None else stmt.where(column <= up_to_id)
+
+
 # Built once: an aliased entity and FOR UPDATE OF cost more to construct than to run.
 # The subquery sees the statement's snapshot, taken before any wait for the row lock: a
 # tid committed to another order during that wait is caught by the unique index on
@@ -148,17 +155,15 @@ class OrderRepository:
                 .execution_options(populate_existing=True))
         return await self.session.scalar(stmt)
 
-    async def pending_older_than(self, cutoff: datetime, limit: int = 100,
-                                 statuses: tuple[str, ...] = ("created", "pending")
-                                 ) -> Sequence[Order]:
-        """Orders whose buyer never came back: the sweeper asks Payletter about them."""
-        stmt = (
-            select(Order)
-            .where(Order.status.in_(statuses), Order.updated_at < cutoff)
-            .order_by(Order.updated_at)
-            .limit(limit)
-        )
-        return (await self.session.scalars(stmt)).all()
+    async def pending_older_than(self, cutoff: datetime, *, statuses: tuple[str, ...],
+                                 after_id: int = 0, up_to_id: int | None = None,
+                                 limit: int = 100) -> Sequence[Order]:
+        """Orders in `statuses` unchanged since `cutoff`, by id from after `after_id` (up to
+        `up_to_id`): the sweeper pages through them and asks Payletter about each."""
+        stmt = _id_range(select(Order).where(Order.status.in_(statuses),
+                                             Order.updated_at < cutoff),
+                         Order.id, after_id, up_to_id)
+        return (await self.session.scalars(stmt.order_by(Order.id).limit(limit))).all()
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(select(Order.status, func.count()).group_by(Order.status))
@@ -351,11 +356,14 @@ class RefundRepository:
                                     Refund.status.in_(("requested", "unknown")))
         return await self.session.scalar(stmt)
 
-    async def unknown_older_than(self, cutoff: datetime, limit: int = 100,
-                                 status: str = "unknown") -> Sequence[Refund]:
-        stmt = (select(Refund).where(Refund.status == status, Refund.updated_at < cutoff)
-                .order_by(Refund.id).limit(limit))
-        return (await self.session.scalars(stmt)).all()
+    async def unknown_older_than(self, cutoff: datetime, *, status: str = "unknown",
+                                 after_id: int = 0, up_to_id: int | None = None,
+                                 limit: int = 100) -> Sequence[Refund]:
+        """Refunds in `status` unchanged since `cutoff`, paged like `pending_older_than`."""
+        stmt = _id_range(select(Refund).where(Refund.status == status,
+                                              Refund.updated_at < cutoff),
+                         Refund.id, after_id, up_to_id)
+        return (await self.session.scalars(stmt.order_by(Refund.id).limit(limit))).all()
 
 
 class AuditRepository:

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     shop_api_token: SecretStr | None = None
     ops_api_token: SecretStr | None = None
+    # Bearer token(s) /metrics takes, comma-separated; unset or empty: /metrics is open.
+    metrics_token: SecretStr | None = None
+    # /docs, /redoc and /openapi.json: served in sim, elsewhere only when true.
+    api_docs: bool | None = None
     shop_webhook_url: str | None = None
     shop_webhook_secret: SecretStr | None = None
     # Logs: "json" (one object a line, with the request id) or "text".

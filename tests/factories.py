@@ -8,6 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from app.security import sign_link
+from app.settings import PUBLIC_TEST_MERCHANT
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import VENDOR_CALLBACK_EXAMPLE, payhash
 
@@ -74,3 +76,12 @@ def path_of(url: str) -> str:
 
 def link_query(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def result_query(location: str) -> dict[str, str]:
+    """The result link's query without its signature, which must be there (and right for
+    pay_test's key) exactly when the order's status is shown."""
+    query = link_query(location)
+    expected = sign_link(PUBLIC_TEST_MERCHANT["payment_key"], "result", query["order_no"])
+    assert query.pop("sig", None) == (expected if "status" in query else None), location
+    return query

@@ -10,7 +10,7 @@ import asyncio
 import time
 from html import escape
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from fastapi import APIRouter, Form
@@ -23,7 +23,12 @@ from app.models import Order
 from app.payletter.methods import METHODS
 from app.repositories import OrderRepository
 from app.schemas import IntentOrderCreate
-from app.services.orders import create_order_from_intent, new_order_no
+from app.services.orders import (
+    RESULT_LINK,
+    create_order_from_intent,
+    link_verifies,
+    new_order_no,
+)
 
 router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
 
@@ -144,22 +149,25 @@ async def demo_checkout(
     return RedirectResponse(str(result.body["online_url"]), status_code=303)
 
 
-def demo_extras(order: Order | None) -> str:
-    """What the result page adds in sim: a deposit button for virtual accounts, a way back."""
+def demo_extras(order: Order | None, signature: str | None) -> str:
+    """What the result page adds in sim: a deposit button for virtual accounts, a way back.
+    The button carries the page's result signature: only the buyer's page can press it."""
     extra = ""
     if order is not None and order.status == "awaiting_deposit":
         extra = (f"<form method='post' action='/demo/orders/{quote(order.order_no)}/deposit'>"
+                 f"<input type='hidden' name='sig' value='{escape(signature or '')}'>"
                  "<button type='submit' id='deposit'>Simulate the buyer's deposit</button>"
                  "</form>")
     return extra + "<p><a href='/demo' id='back'>Back to the demo shop</a></p>"
 
 
 @router.post("/orders/{order_no}/deposit")
-async def demo_deposit(order_no: str, session: SessionDep, gateway: GatewayDep
-                       ) -> RedirectResponse:
+async def demo_deposit(order_no: str, session: SessionDep, gateway: GatewayDep,
+                       sig: Annotated[str, Form(max_length=64)] = "") -> RedirectResponse:
     """Ask the simulator to deposit into the order's virtual account, then show the result."""
     order = await OrderRepository(session).get_by_order_no(order_no)
-    if order is None or order.tid is None:
+    if (order is None or order.tid is None
+            or not link_verifies(gateway, RESULT_LINK, order, sig)):
         return RedirectResponse("/demo?error=no+such+virtual+account", status_code=303)
     async with httpx.AsyncClient(base_url=gateway.settings.api_base_url, timeout=5) as sim:
         await sim.post(f"_sim/virtualaccount/{quote(order.tid)}/deposit")
@@ -171,4 +179,5 @@ async def demo_deposit(order_no: str, session: SessionDep, gateway: GatewayDep
         if not waiting:
             break
         await asyncio.sleep(0.1)
-    return RedirectResponse(f"/payletter/result?order_no={quote(order_no)}", status_code=303)
+    return RedirectResponse(f"/payletter/result?{urlencode({'order_no': order_no, 'sig': sig})}",
+                            status_code=303)

@@ -12,6 +12,7 @@ from app.db import session_scope
 from app.errors import Forbidden, Unauthorized
 from app.gateway import Gateway
 from app.security import token_in
+from app.settings import split_tokens
 
 Role = Literal["shop", "ops"]
 
@@ -36,12 +37,17 @@ async def get_session(gateway: GatewayDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def caller_role(request: Request, gateway: GatewayDep) -> Role:
+def bearer_token(request: Request) -> str:
+    """The request's bearer token; 401 without one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token")
-    token = token.strip()
+    return token.strip()
+
+
+def caller_role(request: Request, gateway: GatewayDep) -> Role:
+    token = bearer_token(request)
     # Check both tokens every time, so timing doesn't tell which one was close.
     is_ops = token_in(token, gateway.settings.ops_tokens)
     is_shop = token_in(token, gateway.settings.shop_tokens)
@@ -86,6 +92,14 @@ async def order_creator(request: Request, gateway: GatewayDep) -> Role | None:
     if isinstance(body, dict) and "intent" in body:
         return None
     raise Unauthorized("missing bearer token (a shop's frontend posts a signed order intent)")
+
+
+async def metrics_reader(request: Request, gateway: GatewayDep) -> None:
+    """/metrics: anyone, unless METRICS_TOKEN is set; then that bearer token (401 / 403)."""
+    configured = gateway.settings.metrics_token
+    accepted = split_tokens(configured.get_secret_value()) if configured else ()
+    if accepted and not token_in(bearer_token(request), accepted):
+        raise Forbidden("token not accepted")
 
 
 ShopDep = Annotated[Role, Depends(require_shop)]

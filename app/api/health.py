@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from app.api.deps import GatewayDep
+from app.api.deps import GatewayDep, metrics_reader
 from app.api.errors import DATABASE_ERRORS
-from app.metrics import ORDERS, exposition
+from app.api.responses import API_ERRORS
+from app.metrics import OrderCounts, exposition
 from app.order_states import OrderStatus
 from app.repositories import OrderRepository
 
@@ -35,14 +38,17 @@ async def readyz(gateway: GatewayDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(gateway: GatewayDep) -> Response:
-    """Prometheus metrics."""
-    try:
+@router.get("/metrics", response_class=PlainTextResponse,
+            dependencies=[Depends(metrics_reader)], responses=API_ERRORS)
+async def metrics(request: Request, gateway: GatewayDep) -> Response:
+    """Prometheus metrics (bearer METRICS_TOKEN when it is set)."""
+
+    async def count() -> dict[str, int]:
         async with gateway.sessionmaker() as session:
-            counts = await OrderRepository(session).count_by_status()
-        for status in OrderStatus:
-            ORDERS.labels(status=status.value).set(counts.get(status.value, 0))
-    except DATABASE_ERRORS:
-        pass  # the rest of the metrics still matter most when the database is down
+            return await OrderRepository(session).count_by_status()
+
+    order_counts: OrderCounts = request.app.state.order_counts
+    # The rest of the metrics still matter most when the database is down.
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await order_counts.refresh(count, (status.value for status in OrderStatus))
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

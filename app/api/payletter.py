@@ -30,8 +30,16 @@ from app.bodies import BodyError, parse_fields
 from app.errors import BadRequest, PayloadTooLarge
 from app.gateway import Gateway
 from app.metrics import FORBIDDEN_SOURCES, observe_delivery
+from app.models import Order
 from app.net import client_address, in_networks
 from app.repositories import OrderRepository
+from app.services.orders import (
+    CANCEL_LINK,
+    RESULT_LINK,
+    RETURN_LINK,
+    link_signature,
+    link_verifies,
+)
 from app.services.payments import (
     MALFORMED,
     Inbound,
@@ -97,11 +105,24 @@ def callback_answer(code: int, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
-def result_redirect(gateway: Gateway, order_no: str | None, status: str | None,
+# The signed link each kind of browser visit comes through.
+_VISIT_LINKS: dict[str, str] = {"return": RETURN_LINK, "cancel": CANCEL_LINK}
+
+
+def result_redirect(gateway: Gateway, inbound: Inbound, order: Order | None,
                     outcome: str) -> RedirectResponse:
+    """To the result page (the shop's, or ours). The order's status and a signed result
+    link only for a browser that came through this order's own signed return or cancel
+    link: someone who merely knows or guesses an order number learns nothing of it."""
     base = gateway.settings.shop_result_url or f"{gateway.settings.public_base}/payletter/result"
-    query = urlencode({k: v for k, v in
-                       {"order_no": order_no, "status": status, "outcome": outcome}.items() if v})
+    purpose = _VISIT_LINKS.get(inbound.kind)
+    proven = order if order is not None and purpose is not None and link_verifies(
+        gateway, purpose, order, inbound.link_signature) else None
+    params = {"order_no": order.order_no if order else inbound.link_order_no,
+              "status": proven.status if proven else None, "outcome": outcome,
+              "sig": link_signature(gateway, RESULT_LINK, proven.order_no, proven.client_id)
+              if proven else None}
+    query = urlencode({k: v for k, v in params.items() if v})
     separator = "&" if "?" in base else "?"
     return RedirectResponse(f"{base}{separator}{query}", status_code=303)
 
@@ -110,9 +131,7 @@ def answer_for(gateway: Gateway, inbound: Inbound, outcome: Outcome) -> Response
     """How each kind of caller is told the outcome."""
     if inbound.kind == "callback":
         return callback_answer(outcome.code, outcome.message)
-    order = outcome.order
-    order_no = order.order_no if order else inbound.link_order_no
-    return result_redirect(gateway, order_no, order.status if order else None, outcome.outcome)
+    return result_redirect(gateway, inbound, outcome.order, outcome.outcome)
 
 
 async def _deliver(kind: Kind, request: Request, session: SessionDep,
@@ -189,9 +208,13 @@ async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDe
 @router.get("/result", response_class=HTMLResponse)
 async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
                       ) -> HTMLResponse:
-    """A plain page for the buyer when the shop has no result page of its own."""
+    """A plain page for the buyer when the shop has no result page of its own: the order
+    only through its signed result link (the redirect after a return or cancel)."""
     order_no = request.query_params.get("order_no", "")[:64]
+    signature = request.query_params.get("sig")
     order = await OrderRepository(session).get_by_order_no(order_no) if order_no else None
+    if order is not None and not link_verifies(gateway, RESULT_LINK, order, signature):
+        order = None  # the same page as for no order: an order number alone shows nothing
     if order is None:
         rows = "<p>We could not find this order.</p>"
     else:
@@ -201,8 +224,10 @@ async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
             f"<p>{escape(order.product_name)}: {order.amount:,} won</p>"
         )
     if gateway.settings.payletter_env == "sim":
-        rows += demo_extras(order)
+        rows += demo_extras(order, signature)
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Payment result</title></head>"
-        f"<body><h1>Payment result</h1>{rows}</body></html>"
+        f"<body><h1>Payment result</h1>{rows}</body></html>",
+        # The URL is the key to this page: no Referer carries it away, no cache keeps it.
+        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
     )

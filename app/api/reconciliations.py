@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.api.deps import GatewayDep, OpsDep, RowId, SessionDep
 from app.api.responses import API_ERRORS
+from app.dates import check_day
 from app.errors import NotFound, UpstreamError
 from app.repositories import ReconciliationRepository
 from app.services.reconcile import reconcile, run_detail, run_summary, yesterday_in_korea
@@ -27,7 +28,7 @@ def _iso_day(value: object) -> object:
     raise ValueError("a date is written YYYY-MM-DD")
 
 
-IsoDay = Annotated[dt.date, BeforeValidator(_iso_day)]
+IsoDay = Annotated[dt.date, BeforeValidator(_iso_day), AfterValidator(check_day)]
 
 
 class ReconcileBody(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.dates import check_instant, parse_day
 from app.errors import InvalidRequest
 from app.models import Order
 from app.order_states import OrderStatus
@@ -78,10 +79,9 @@ def _day(params: Mapping[str, str], name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a date, YYYY-MM-DD (Korea time)",
-                             field=name) from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}", field=name) from None
 
 
 def parse_filter(params: Mapping[str, str]) -> OrderFilter:
@@ -135,7 +135,8 @@ def decode_cursor(cursor: str, sort: SortKey) -> tuple[Any, int]:
         if cursor_sort != str(sort) or not isinstance(last_id, int):
             raise ValueError("cursor of another sort")
         if sort.column in ("created_at", "paid_at"):
-            value = datetime.fromisoformat(value)
+            # Bound to a query: a naive or far-off time would fail there, not here.
+            value = check_instant(datetime.fromisoformat(value))
         elif not isinstance(value, int):
             raise ValueError("bad amount")
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):

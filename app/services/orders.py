@@ -46,13 +46,16 @@ from app.payletter.methods import default_tax_amount
 from app.payletter.models import PaymentRequest, PaymentWindow, build_request
 from app.repositories import IdempotencyRepository, OrderRepository
 from app.schemas import DeliveryOut, IntentOrderCreate, OrderCreate, OrderOut, TransitionOut
-from app.security import sign_link
+from app.security import sign_link, verify_link
 from app.services.transitions import transition
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_SCOPE = "orders.create"
 RETURN_LINK, CANCEL_LINK = "return", "cancel"
+# The result page's link: shows the order to whoever holds it (the buyer, redirected there
+# from a return or cancel link of the same order), and to nobody who only knows its number.
+RESULT_LINK = "result"
 # Fields that define what the buyer pays for; a resumed order must match them exactly.
 _TERMS = ("client_id", "pgcode", "amount", "taxfree_amount", "tax_amount", "product_name",
           "user_id")
@@ -73,9 +76,20 @@ def new_order_no() -> str:
     return f"PL{stamp}{secrets.token_hex(6).upper()}"
 
 
+def link_signature(gateway: Gateway, purpose: str, order_no: str, client_id: str) -> str:
+    """The HMAC a link of this order carries, keyed with its merchant's PAYMENT key."""
+    return sign_link(gateway.payment_key(client_id) or "", purpose, order_no)
+
+
+def link_verifies(gateway: Gateway, purpose: str, order: Order, signature: str | None
+                  ) -> bool:
+    key = gateway.payment_key(order.client_id)
+    return key is not None and verify_link(key, purpose, order.order_no, signature)
+
+
 def order_link(gateway: Gateway, purpose: str, order_no: str, client_id: str) -> str:
-    key = gateway.payment_key(client_id) or ""
-    query = urlencode({"order_no": order_no, "sig": sign_link(key, purpose, order_no)})
+    query = urlencode({"order_no": order_no,
+                       "sig": link_signature(gateway, purpose, order_no, client_id)})
     return f"{gateway.settings.public_base}/payletter/{purpose}?{query}"
 
 

@@ -35,7 +35,7 @@ from app.payletter.models import parse_payletter_datetime
 from app.payletter.payhash import verify_payhash
 from app.repositories import BillkeyRepository, DeliveryRepository, OrderRepository
 from app.security import verify_link
-from app.services.orders import CANCEL_LINK, RETURN_LINK
+from app.services.orders import CANCEL_LINK, RETURN_LINK, link_verifies
 from app.services.transitions import can_move, transition
 
 log = logging.getLogger(__name__)
@@ -320,9 +320,8 @@ def _fit_to_method(inbound: Inbound, order: Order, result: PaymentResult
 
 def _return_link_ok(gateway: Gateway, inbound: Inbound, order: Order) -> bool:
     """A return must come back through the signed URL of the same order."""
-    key = gateway.payment_key(order.client_id)
-    return (key is not None and inbound.link_order_no == order.order_no
-            and verify_link(key, RETURN_LINK, order.order_no, inbound.link_signature))
+    return (inbound.link_order_no == order.order_no
+            and link_verifies(gateway, RETURN_LINK, order, inbound.link_signature))
 
 
 def link_signed(gateway: Gateway, kind: Kind, order_no: str | None, signature: str | None
@@ -575,10 +574,7 @@ async def _buyer_cancel(session: AsyncSession, gateway: Gateway, inbound: Inboun
     # (PostgreSQL refuses a NUL, and a refused query would read as a database outage).
     plausible = 0 < len(order_no) <= 64 and order_no.isprintable()
     order = await orders.lock_by_order_no(order_no) if plausible else None
-    key = gateway.payment_key(order.client_id) if order else None
-    if order is None or key is None or not verify_link(
-        key, CANCEL_LINK, order.order_no, inbound.link_signature
-    ):
+    if order is None or not link_verifies(gateway, CANCEL_LINK, order, inbound.link_signature):
         return Outcome("rejected", "signature_bad", UNVERIFIED,
                        "cancel link is not one we issued", order)
     moved = await transition(session, order, OrderEvent.BUYER_CANCELLED,

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.e2e.processes import SHOP_TOKEN, Process, start_service, start_simulator
+from tests.factories import result_query
 from tests.postgres import run_migrations
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -106,8 +106,7 @@ class Stack:
 
 
 def redirect_query(response: httpx.Response) -> dict[str, str]:
-    location = response.headers["location"]
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return result_query(response.headers["location"])
 
 
 @asynccontextmanager
