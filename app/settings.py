@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.net import Network, is_loopback_host
 from app.payletter.models import MerchantCredentials
 from app.webhooks import secret_key
 
 log = logging.getLogger(__name__)
 
 PayletterEnv = Literal["sim", "test", "live"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SIM_BASE_URL = "http://127.0.0.1:8001/"
 BASE_URLS: dict[str, str] = {
@@ -166,6 +166,27 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _sim_stays_on_this_machine(self) -> Settings:
+        # sim is also what a forgotten PAYLETTER_ENV means: with a real Payletter or a public
+        # address it would go live with public demo tokens and loopback-trusting callbacks.
+        if self.payletter_env != "sim":
+            return self
+        hosts = {"PAYLETTER_BASE_URL": urlsplit(self.api_base_url or "").hostname,
+                 "PUBLIC_BASE_URL": urlsplit(self.public_base_url or "").hostname}
+        off_machine = [f"{name} ({host or 'empty'})" for name, host in hosts.items()
+                       if not is_loopback_host(host)]
+        if off_machine:
+            raise ConfigError(
+                f"PAYLETTER_ENV=sim (the default when it is unset) is for the local simulator "
+                f"only, but {' and '.join(off_machine)} "
+                f"{'is' if len(off_machine) == 1 else 'are'} not this machine (loopback: "
+                "127.0.0.0/8, ::1, localhost, *.localhost). In sim the tokens default to "
+                "public demo values, the demo shop is served and callbacks are taken from "
+                "loopback. Set PAYLETTER_ENV=test or live for a real Payletter or a public "
+                "service; for the simulator, use loopback URLs")
+        return self
 
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:

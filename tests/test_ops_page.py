@@ -126,7 +126,7 @@ async def test_signing_in_takes_the_ops_token_and_sets_a_session_cookie_without_
 
 
 async def test_the_cookie_is_secure_behind_https(database_url: str, engine: AsyncEngine) -> None:
-    app = create_app(make_settings(database_url, public_base_url="https://pay.example.com"))
+    app = create_app(make_settings(database_url, public_base_url="https://gateway.localhost"))
     async with running(app), client_for(app) as client:
         r = await client.post("/ops/login", data={"token": OPS_TOKEN})
         assert "Secure" in r.headers["set-cookie"]
@@ -147,7 +147,7 @@ async def test_a_session_lasts_as_long_as_its_token_is_accepted(
     assert read_session(cookie, ("new-ops-token",)) is None  # the old token was removed
     rotated = create_app(make_settings(database_url, ops_api_token="new-ops-token"))
     async with running(rotated), client_for(rotated) as client:
-        client.cookies.set(COOKIE, cookie, domain="gateway.test", path="/ops")
+        client.cookies.set(COOKIE, cookie, domain="gateway.localhost", path="/ops")
         assert (await client.get("/ops")).status_code == 303
         assert (await client.post("/ops/login", data={"token": "old-ops-token"})
                 ).status_code == 403
@@ -193,17 +193,17 @@ async def test_forged_stale_and_expired_cookies_are_refused(
         "x" * 500,
     ]
     for value in forged:
-        page_client.cookies.set(COOKIE, value, domain="gateway.test", path="/ops")
+        page_client.cookies.set(COOKIE, value, domain="gateway.localhost", path="/ops")
         r = await page_client.get("/ops")
         assert r.status_code == 303, value
         assert r.headers["location"].startswith("/ops/login")
         post = await page_client.post("/ops/orders/T1/cancel", data={"csrf": "x"})
         assert post.status_code == 403, value
-    page_client.cookies.set(COOKIE, good, domain="gateway.test", path="/ops")
+    page_client.cookies.set(COOKIE, good, domain="gateway.localhost", path="/ops")
     assert (await page_client.get("/ops")).status_code == 200
     # A CSRF token of another session is no good either.
     other = httpx.Cookies()
-    other.set(COOKIE, session_cookie(OPS_TOKEN), domain="gateway.test", path="/ops")
+    other.set(COOKIE, session_cookie(OPS_TOKEN), domain="gateway.localhost", path="/ops")
     page = (await page_client.get("/ops")).text
     page_client.cookies = other
     r = await page_client.post("/ops/logout", data={"csrf": csrf_of(page)})

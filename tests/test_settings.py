@@ -177,3 +177,71 @@ def test_allowed_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SHOP_ALLOWED_ORIGINS", "https://shop.example, https://shop.example/pay")
     with pytest.raises(ConfigError, match="SHOP_ALLOWED_ORIGINS"):
         load_settings()
+
+
+# -- sim by accident (audit item 7) ---------------------------------------------------------
+
+REAL_MERCHANT = {"PAYLETTER_CLIENT_ID": "myshop", "PAYLETTER_PAYMENT_KEY": "cGF5bWVudC1rZXk=",
+                 "PAYLETTER_SEARCH_KEY": "c2VhcmNoLWtleQ=="}
+
+
+def test_sim_refuses_to_start_against_the_real_payletter_with_a_public_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PAYLETTER_ENV forgotten (sim, the default) on a real deployment: sim's public demo
+    tokens and loopback callbacks must not go live, so start-up stops and says why."""
+    for name, value in {"PAYLETTER_BASE_URL": "https://pgapi.payletter.com/",
+                        "PUBLIC_BASE_URL": "https://pay.example.com", **REAL_MERCHANT}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    message = str(refused.value)
+    for name in ("PAYLETTER_ENV", "PAYLETTER_BASE_URL", "pgapi.payletter.com"):
+        assert name in message
+
+
+@pytest.mark.parametrize("url", [
+    "https://testpgapi.payletter.com/", "http://10.0.0.5:8001/", "http://0.0.0.0:8001/",
+    "http://localhost.example.com/", "http://127.0.0.1.nip.io/", "http://[::ffff:8.8.8.8]/",
+    "http://[fe80::1]/", "http://localhost@pgapi.payletter.com/",
+])
+def test_sim_refuses_a_payletter_base_url_off_this_machine(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("PAYLETTER_BASE_URL", url)
+    with pytest.raises(ConfigError, match=r"PAYLETTER_BASE_URL.*PAYLETTER_ENV=test or live"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", ["https://pay.example.com", "http://192.168.0.10:8000",
+                                 "http://gateway.test", "http://[2001:db8::1]:8000"])
+def test_sim_refuses_a_public_base_url_off_this_machine(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", url)
+    with pytest.raises(ConfigError, match=r"PUBLIC_BASE_URL.*PAYLETTER_ENV=test or live"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("base", "public"), [
+    ("http://localhost:8001/", "http://localhost:8000"),  # docker-compose.yml's sim values
+    ("http://127.0.0.2:8001/", "http://127.0.0.1:8000"),
+    ("http://[::1]:8001/", "http://[::1]:8000"),
+    ("http://payletter.localhost/", "https://gateway.localhost"),
+    ("http://SIM.LOCALHOST./", "http://localhost."),
+])
+def test_sim_runs_on_loopback_names_and_addresses(
+    monkeypatch: pytest.MonkeyPatch, base: str, public: str
+) -> None:
+    monkeypatch.setenv("PAYLETTER_BASE_URL", base)
+    monkeypatch.setenv("PUBLIC_BASE_URL", public)
+    settings = load_settings()
+    assert settings.payletter_env == "sim" and settings.api_base_url == base
+
+
+def test_test_and_live_may_use_public_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"PAYLETTER_ENV": "live", "PUBLIC_BASE_URL": "https://pay.example.com",
+                        "SHOP_API_TOKEN": "s" * 32, "OPS_API_TOKEN": "o" * 32,
+                        **REAL_MERCHANT}.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().public_base == "https://pay.example.com"
