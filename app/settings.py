@@ -48,6 +48,11 @@ SIM_SHOP_TOKEN = "sim-shop-token"  # noqa: S105  (public demo value, sim only)
 SIM_OPS_TOKEN = "sim-ops-token"  # noqa: S105
 SIM_INTENT_SECRET = "sim-intent-secret-for-the-demo-only"  # noqa: S105
 
+# Outside sim, every bearer token: what `secrets.token_urlsafe(32)` gives is 43 characters.
+MIN_TOKEN_LENGTH = 32
+# A trusted range broader than this believes (or lets call back) far too many hosts.
+MIN_PREFIX = {4: 8, 6: 32}
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "todo", "replace-me"}
 
 
@@ -79,9 +84,15 @@ def parse_networks(raw: str | list[str] | None, variable: str) -> tuple[Network,
         if not item:
             continue
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError as exc:
             raise ConfigError(f"{variable}: {item!r} is not an IP address or CIDR") from exc
+        if network.prefixlen < MIN_PREFIX[network.version]:
+            raise ConfigError(
+                f"{variable}: {item!r} is too broad (IPv4 ranges must be /8 or narrower, "
+                "IPv6 /32 or narrower): every host in it would be trusted. List the exact "
+                "addresses or subnets")
+        networks.append(network)
     return tuple(networks)
 
 
@@ -189,6 +200,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _tokens_not_shared(self) -> Settings:
+        # A token in both lists is the ops role (it wins), so the shop could refund orders.
+        if set(self.shop_tokens) & set(self.ops_tokens):
+            raise ConfigError("SHOP_API_TOKEN and OPS_API_TOKEN share a token: the shop would "
+                              "hold the operators' rights. Give each its own tokens")
+        return self
+
+    @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
         if self.payletter_env == "sim":
             return self
@@ -214,6 +233,17 @@ class Settings(BaseSettings):
                     f"{name} is missing or a placeholder; PAYLETTER_ENV={self.payletter_env} "
                     "needs a real value (see .env.example)"
                 )
+        for name, tokens in (("SHOP_API_TOKEN", self.shop_tokens),
+                             ("OPS_API_TOKEN", self.ops_tokens)):
+            short = [str(n) for n, token in enumerate(tokens, 1)
+                     if len(token) < MIN_TOKEN_LENGTH]
+            if short:  # which one by position only: the message goes to logs
+                which = (name if len(tokens) == 1 else
+                         f"{name}: token {', '.join(short)} of {len(tokens)}")
+                raise ConfigError(
+                    f"{which} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                    f"PAYLETTER_ENV={self.payletter_env} needs long random tokens, e.g. "
+                    "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
         if self.payletter_env == "live" and self.payletter_client_id == "pay_test":
             raise ConfigError("PAYLETTER_CLIENT_ID=pay_test is the public test merchant; not live")
         return self
