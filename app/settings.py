@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     shop_allowed_origins: CsvStr = None
     # Where the buyer lands after the payment window; order_no and outcome are appended.
     shop_result_url: str | None = None
+    # A source address with this many failed sign-ins or wrong bearer tokens within the
+    # window (seconds, sliding) gets 429 until the oldest leaves it. Counted per process.
+    auth_failure_limit: int = Field(default=10, ge=1, le=1000)
+    auth_failure_window_seconds: float = Field(default=300.0, gt=0, le=86400)
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Daily reconciliation of yesterday (Korea time) at this Korea wall-clock time, "HH:MM";

@@ -117,6 +117,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "payletter_timeout_seconds": 2.0,
         "reconcile_daily_at": "off",
         "sync_sweeper": False,  # tests run the sweeper themselves (sweep_once)
+        # Tests send many wrong tokens from one address (the auth matrix walks every route);
+        # tests/test_auth_throttle.py sets the limit it proves.
+        "auth_failure_limit": 1000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -34,12 +34,19 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import ops_views as views
-from app.api.deps import GatewayDep, SessionDep, caller_role
+from app.api.deps import (
+    GatewayDep,
+    SessionDep,
+    caller_address,
+    caller_role,
+    count_failure,
+    refuse_if_throttled,
+)
+from app.api.errors import app_error_response
 from app.api.html import Markup, render, url
 from app.db import utcnow
-from app.errors import AppError, Forbidden, InvalidRequest, NotFound
+from app.errors import AppError, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from app.gateway import Gateway
-from app.net import client_address
 from app.payletter.models import KST
 from app.repositories import (
     AuditRepository,
@@ -184,10 +191,11 @@ class OpsRoute(APIRoute):
                     response = RedirectResponse(location, status_code=303)
                 else:
                     response = error_page(request, exc.status_code, str(exc.detail))
+            except TooManyRequests as exc:  # JSON like every 429, for clients that back off
+                response = app_error_response(exc)
             except AppError as exc:
                 response = error_page(request, exc.status_code, exc.message)
-                if exc.status_code == 401:
-                    response.headers["WWW-Authenticate"] = "Bearer"
+                response.headers.update(exc.headers)
             except RequestValidationError as exc:
                 fields = ", ".join(str(e["loc"][-1]) for e in exc.errors()) or "the form"
                 response = error_page(request, 422, f"invalid value for {fields}")
@@ -262,9 +270,12 @@ async def login(request: Request, gateway: GatewayDep,
     """Check the ops token (constant time, as the API does) and start a session."""
     settings = gateway.settings
     given = token.strip()
+    source = refuse_if_throttled(request, gateway)  # before the token is compared
     # The API's comparison (constant time, every accepted token); the shop token is just
     # another wrong one here.
     if not given or not token_in(given, settings.ops_tokens):
+        if given:
+            count_failure(gateway, source)
         log.warning("ops page: sign-in refused from %s", _caller_address(request, gateway))
         return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
                     None, status_code=403)
@@ -278,10 +289,8 @@ async def login(request: Request, gateway: GatewayDep,
 
 
 def _caller_address(request: Request, gateway: Gateway) -> str:
-    peer = request.client.host if request.client else ""
-    address = client_address(peer, request.headers.getlist("x-forwarded-for"),
-                             gateway.settings.trusted_proxy_networks)
-    return str(address) if address else peer
+    address = caller_address(request, gateway)
+    return str(address) if address else (request.client.host if request.client else "")
 
 
 @router.post("/logout")
