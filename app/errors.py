@@ -15,6 +15,11 @@ class AppError(Exception):
         self.field = field
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the body."""
+        return {}
+
     def to_body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}
         if self.field:
@@ -37,6 +42,10 @@ class InvalidRequest(AppError):
 
 class Unauthorized(AppError):
     status_code, error_type = 401, "unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
@@ -65,6 +74,20 @@ class UpstreamError(AppError):
 
 class UpstreamTimeout(AppError):
     status_code, error_type = 504, "payletter_timeout"
+
+
+class TooManyRequests(AppError):
+    """Too many failed attempts from this source: wait `retry_after` seconds."""
+
+    status_code, error_type = 429, "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(AppError):

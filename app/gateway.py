@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -13,6 +13,7 @@ from app.db import create_engine, create_sessionmaker
 from app.payletter.client import PayletterClient, ResponseHook
 from app.payletter.models import MerchantCredentials
 from app.settings import Settings
+from app.throttle import FailureThrottle
 
 
 @dataclass
@@ -21,6 +22,12 @@ class Gateway:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     payletter: PayletterClient
+    # Failed sign-ins and wrong tokens per source: this process's count (app/throttle.py).
+    auth_failures: FailureThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth_failures = FailureThrottle(self.settings.auth_failure_limit,
+                                             self.settings.auth_failure_window_seconds)
 
     def merchant(self, client_id: str) -> MerchantCredentials | None:
         return self.settings.merchants.get(client_id)

@@ -296,3 +296,18 @@ class ReconciliationRun(Base):
     fixed: Mapped[int] = mapped_column(Integer, default=0)
     needs_review: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OpsSession(Base):
+    """A signed-in ops page session. Its cookie counts only while this row exists and has
+    not expired: signing out deletes it, so a copy of the cookie is refused afterwards."""
+
+    __tablename__ = "ops_sessions"
+    __table_args__ = (Index("ix_ops_sessions_expires_at", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # SHA-256 of the cookie's signed part: the table alone can't be turned into cookies.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    source_addr: Mapped[str | None] = mapped_column(String(64))  # where it signed in from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

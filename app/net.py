@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from app.settings import Network
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_ip(value: str | None) -> IPAddress | None:
@@ -24,6 +23,18 @@ def parse_ip(value: str | None) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a URL's host can only mean this machine: 127.0.0.0/8, ::1, `localhost` or a
+    name under `.localhost` (RFC 6761 reserves them for loopback)."""
+    if not host:
+        return False
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address = parse_ip(name)
+    return address is not None and address.is_loopback
 
 
 def in_networks(address: IPAddress, networks: Iterable[Network]) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -28,6 +29,7 @@ from app.models import (
     Billkey,
     Delivery,
     IdempotencyKey,
+    OpsSession,
     Order,
     OrderTransition,
     OutboxEvent,
@@ -598,3 +600,29 @@ class OrderSearchRepository:
             bucket[0] += 1
             bucket[1] += int(amount)
         return [(day, pgcode, c, a) for (day, pgcode), (c, a) in sorted(buckets.items())]
+
+
+class OpsSessionRepository:
+    """Ops page sessions on record, by the digest of their cookie."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, digest: str, *, expires_at: datetime, source_addr: str | None
+                  ) -> None:
+        self.session.add(OpsSession(digest=digest, expires_at=expires_at,
+                                    source_addr=source_addr))
+        await self.session.flush()
+
+    async def is_active(self, digest: str, now: datetime) -> bool:
+        found = await self.session.scalar(select(exists().where(
+            OpsSession.digest == digest, OpsSession.expires_at > now)))
+        return bool(found)
+
+    async def end(self, digest: str) -> None:
+        await self.session.execute(delete(OpsSession).where(OpsSession.digest == digest))
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(OpsSession).where(OpsSession.expires_at <= now))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.net import Network, is_loopback_host
 from app.payletter.models import MerchantCredentials
 from app.webhooks import secret_key
 
 log = logging.getLogger(__name__)
 
 PayletterEnv = Literal["sim", "test", "live"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SIM_BASE_URL = "http://127.0.0.1:8001/"
 BASE_URLS: dict[str, str] = {
@@ -47,6 +47,11 @@ PUBLIC_TEST_MERCHANT = {
 SIM_SHOP_TOKEN = "sim-shop-token"  # noqa: S105  (public demo value, sim only)
 SIM_OPS_TOKEN = "sim-ops-token"  # noqa: S105
 SIM_INTENT_SECRET = "sim-intent-secret-for-the-demo-only"  # noqa: S105
+
+# Outside sim, every bearer token: what `secrets.token_urlsafe(32)` gives is 43 characters.
+MIN_TOKEN_LENGTH = 32
+# A trusted range broader than this believes (or lets call back) far too many hosts.
+MIN_PREFIX = {4: 8, 6: 32}
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "token", "xxx", "todo", "replace-me"}
 
@@ -79,9 +84,15 @@ def parse_networks(raw: str | list[str] | None, variable: str) -> tuple[Network,
         if not item:
             continue
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError as exc:
             raise ConfigError(f"{variable}: {item!r} is not an IP address or CIDR") from exc
+        if network.prefixlen < MIN_PREFIX[network.version]:
+            raise ConfigError(
+                f"{variable}: {item!r} is too broad (IPv4 ranges must be /8 or narrower, "
+                "IPv6 /32 or narrower): every host in it would be trusted. List the exact "
+                "addresses or subnets")
+        networks.append(network)
     return tuple(networks)
 
 
@@ -138,6 +149,10 @@ class Settings(BaseSettings):
     shop_allowed_origins: CsvStr = None
     # Where the buyer lands after the payment window; order_no and outcome are appended.
     shop_result_url: str | None = None
+    # A source address with this many failed sign-ins or wrong bearer tokens within the
+    # window (seconds, sliding) gets 429 until the oldest leaves it. Counted per process.
+    auth_failure_limit: int = Field(default=10, ge=1, le=1000)
+    auth_failure_window_seconds: float = Field(default=300.0, gt=0, le=86400)
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Daily reconciliation of yesterday (Korea time) at this Korea wall-clock time, "HH:MM";
@@ -172,6 +187,35 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _sim_stays_on_this_machine(self) -> Settings:
+        # sim is also what a forgotten PAYLETTER_ENV means: with a real Payletter or a public
+        # address it would go live with public demo tokens and loopback-trusting callbacks.
+        if self.payletter_env != "sim":
+            return self
+        hosts = {"PAYLETTER_BASE_URL": urlsplit(self.api_base_url or "").hostname,
+                 "PUBLIC_BASE_URL": urlsplit(self.public_base_url or "").hostname}
+        off_machine = [f"{name} ({host or 'empty'})" for name, host in hosts.items()
+                       if not is_loopback_host(host)]
+        if off_machine:
+            raise ConfigError(
+                f"PAYLETTER_ENV=sim (the default when it is unset) is for the local simulator "
+                f"only, but {' and '.join(off_machine)} "
+                f"{'is' if len(off_machine) == 1 else 'are'} not this machine (loopback: "
+                "127.0.0.0/8, ::1, localhost, *.localhost). In sim the tokens default to "
+                "public demo values, the demo shop is served and callbacks are taken from "
+                "loopback. Set PAYLETTER_ENV=test or live for a real Payletter or a public "
+                "service; for the simulator, use loopback URLs")
+        return self
+
+    @model_validator(mode="after")
+    def _tokens_not_shared(self) -> Settings:
+        # A token in both lists is the ops role (it wins), so the shop could refund orders.
+        if set(self.shop_tokens) & set(self.ops_tokens):
+            raise ConfigError("SHOP_API_TOKEN and OPS_API_TOKEN share a token: the shop would "
+                              "hold the operators' rights. Give each its own tokens")
+        return self
+
+    @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
         if self.payletter_env == "sim":
             return self
@@ -197,6 +241,17 @@ class Settings(BaseSettings):
                     f"{name} is missing or a placeholder; PAYLETTER_ENV={self.payletter_env} "
                     "needs a real value (see .env.example)"
                 )
+        for name, tokens in (("SHOP_API_TOKEN", self.shop_tokens),
+                             ("OPS_API_TOKEN", self.ops_tokens)):
+            short = [str(n) for n, token in enumerate(tokens, 1)
+                     if len(token) < MIN_TOKEN_LENGTH]
+            if short:  # which one by position only: the message goes to logs
+                which = (name if len(tokens) == 1 else
+                         f"{name}: token {', '.join(short)} of {len(tokens)}")
+                raise ConfigError(
+                    f"{which} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                    f"PAYLETTER_ENV={self.payletter_env} needs long random tokens, e.g. "
+                    "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
         if self.payletter_env == "live" and self.payletter_client_id == "pay_test":
             raise ConfigError("PAYLETTER_CLIENT_ID=pay_test is the public test merchant; not live")
         return self

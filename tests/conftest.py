@@ -109,14 +109,17 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "payletter_env": "sim",
-        "payletter_base_url": "http://payletter.test/",
+        "payletter_base_url": "http://payletter.localhost/",
         "payletter_callback_ips": PAYLETTER_IP,
-        "public_base_url": "http://gateway.test",
+        "public_base_url": "http://gateway.localhost",
         "shop_api_token": "shop-token-for-tests",
         "ops_api_token": "ops-token-for-tests",
         "payletter_timeout_seconds": 2.0,
         "reconcile_daily_at": "off",
         "sync_sweeper": False,  # tests run the sweeper themselves (sweep_once)
+        # Tests send many wrong tokens from one address (the auth matrix walks every route);
+        # tests/test_auth_throttle.py sets the limit it proves.
+        "auth_failure_limit": 1000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -143,7 +146,7 @@ async def gateway_app(
 
 def client_for(app: FastAPI, peer: str = "127.0.0.1", **headers: str) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://gateway.test",
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway.localhost",
                              headers=headers)
 
 

@@ -50,8 +50,8 @@ class FakePayletter:
             token = 170000000000000000 + next(self._tokens)
             return httpx.Response(200, json={
                 "token": token,
-                "online_url": f"http://payletter.test/pay/{token}?location=online",
-                "mobile_url": f"http://payletter.test/pay/{token}?location=mobile",
+                "online_url": f"http://payletter.localhost/pay/{token}?location=online",
+                "mobile_url": f"http://payletter.localhost/pay/{token}?location=mobile",
             })
         if path == "v1.0/payments/status":
             answer = self.statuses.get(body.get("order_no", ""))

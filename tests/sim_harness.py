@@ -20,7 +20,7 @@ from simulator.app import create_app as create_simulator
 from simulator.config import SimConfig
 from tests.conftest import client_for, make_settings, running
 
-SIM_BASE = "http://sim.test"
+SIM_BASE = "http://sim.localhost"
 
 
 class _Later:
@@ -113,6 +113,6 @@ async def sim_gateway(database_url: str, *, sim_config: SimConfig | None = None,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator),
                           base_url=SIM_BASE) as sim,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=service, client=("203.0.113.9", 1)),
-                          base_url="http://gateway.test") as browser,
+                          base_url="http://gateway.localhost") as browser,
     ):
         yield SimGateway(service, simulator, shop, ops, sim, browser)

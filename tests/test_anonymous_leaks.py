@@ -72,7 +72,7 @@ async def test_the_redirect_after_a_return_or_cancel_is_a_signed_link_that_opens
         assert query(location) == {"order_no": order["order_no"], "status": status,
                                    "outcome": "applied",
                                    "sig": sign_link(KEY, "result", order["order_no"])}
-        page = await browser.get(location.removeprefix("http://gateway.test"))
+        page = await browser.get(location.removeprefix("http://gateway.localhost"))
         assert f"id='order-status'>{status}<" in page.text
 
 

@@ -506,7 +506,7 @@ async def test_a_registration_needs_a_merchant_payletter_allows_it_for(gw: SimGa
 async def test_billing_needs_the_right_token(gw: SimGateway, method: str, path: str,
                                              allowed: str) -> None:
     anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=gw.service),
-                                  base_url="http://gateway.test")
+                                  base_url="http://gateway.localhost")
     async with anonymous:
         r = await anonymous.request(method, path, json={})
     assert r.status_code == 401

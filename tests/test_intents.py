@@ -22,6 +22,9 @@ from tests.fake_payletter import FakePayletter
 
 SECRET = "shop-intent-secret-0123456789abcdef"
 SHOP_SITE = "https://shop.example"
+# PAYLETTER_ENV=test takes only tokens of 32+ characters.
+TEST_ENV_TOKENS = {"shop_api_token": "shop-token-for-tests-0123456789abcdef",
+                   "ops_api_token": "ops-token-for-tests-0123456789abcdef"}
 
 # The published test vectors (README, "Orders from the shop's frontend").
 VECTORS = [
@@ -79,7 +82,8 @@ async def frontend(database_url: str, engine: AsyncEngine, fake_payletter: FakeP
                    ) -> AsyncIterator[FastAPI]:
     settings = make_settings(database_url, payletter_env="test",
                              payletter_base_url="http://payletter.test/",
-                             shop_intent_secret=SECRET, shop_allowed_origins=SHOP_SITE)
+                             shop_intent_secret=SECRET, shop_allowed_origins=SHOP_SITE,
+                             **TEST_ENV_TOKENS)
     app = create_app(settings, fake_payletter.transport)
     async with running(app):
         yield app
@@ -172,7 +176,7 @@ async def test_the_same_intent_twice_is_one_order(
 async def test_intents_are_refused_where_no_secret_is_configured(
     database_url: str, engine: AsyncEngine, fake_payletter: FakePayletter
 ) -> None:
-    settings = make_settings(database_url, payletter_env="test")
+    settings = make_settings(database_url, payletter_env="test", **TEST_ENV_TOKENS)
     async with running(create_app(settings, fake_payletter.transport)) as app:
         r = await post(app, {"intent": sign_intent(SECRET, terms()), "pgcode": "creditcard"})
     assert r.status_code == 403 and "SHOP_INTENT_SECRET" in r.json()["error"]["message"]
@@ -206,7 +210,8 @@ async def test_any_other_origin_gets_no_cors_headers(frontend: FastAPI, origin: 
 
 async def test_cors_applies_to_post_orders_only(frontend: FastAPI) -> None:
     async with client_for(frontend, peer="203.0.113.50",
-                          authorization="Bearer ops-token-for-tests") as browser:
+                          authorization=f"Bearer {TEST_ENV_TOKENS['ops_api_token']}"
+                          ) as browser:
         listing = await browser.get("/orders/INT-1", headers={"origin": SHOP_SITE})
         health = await browser.get("/healthz", headers={"origin": SHOP_SITE})
         preflight = await browser.options("/webhooks/events", headers={

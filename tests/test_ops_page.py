@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.ops_page import (
@@ -25,9 +26,9 @@ from app.api.ops_page import (
 )
 from app.db import create_sessionmaker, utcnow
 from app.main import create_app
-from app.models import AuditEntry, Delivery, Order, OrderTransition, OutboxEvent
+from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
 from app.payletter.models import KST
-from tests.conftest import client_for, make_settings, running
+from tests.conftest import client_for, make_settings, running, scalar
 from tests.sim_harness import SimGateway, sim_gateway
 
 OPS_TOKEN = "ops-token-for-tests"
@@ -126,7 +127,7 @@ async def test_signing_in_takes_the_ops_token_and_sets_a_session_cookie_without_
 
 
 async def test_the_cookie_is_secure_behind_https(database_url: str, engine: AsyncEngine) -> None:
-    app = create_app(make_settings(database_url, public_base_url="https://pay.example.com"))
+    app = create_app(make_settings(database_url, public_base_url="https://gateway.localhost"))
     async with running(app), client_for(app) as client:
         r = await client.post("/ops/login", data={"token": OPS_TOKEN})
         assert "Secure" in r.headers["set-cookie"]
@@ -147,7 +148,7 @@ async def test_a_session_lasts_as_long_as_its_token_is_accepted(
     assert read_session(cookie, ("new-ops-token",)) is None  # the old token was removed
     rotated = create_app(make_settings(database_url, ops_api_token="new-ops-token"))
     async with running(rotated), client_for(rotated) as client:
-        client.cookies.set(COOKIE, cookie, domain="gateway.test", path="/ops")
+        client.cookies.set(COOKIE, cookie, domain="gateway.localhost", path="/ops")
         assert (await client.get("/ops")).status_code == 303
         assert (await client.post("/ops/login", data={"token": "old-ops-token"})
                 ).status_code == 403
@@ -175,11 +176,83 @@ async def test_signing_out_needs_the_csrf_token_and_ends_the_session(
     assert (await signed_in.get("/ops")).status_code == 303
 
 
+async def test_a_cookie_kept_from_before_sign_out_is_refused_after_it(
+    gateway_app: FastAPI, signed_in: httpx.AsyncClient,
+) -> None:
+    """Signing out ends the session on the server, not only in the browser: a copy of the
+    cookie (another tab, a proxy log, a stolen laptop's profile) is refused afterwards."""
+    kept = signed_in.cookies[COOKIE]
+    page = (await signed_in.get("/ops")).text
+    r = await signed_in.post("/ops/logout", data={"csrf": csrf_of(page)})
+    assert r.status_code == 303
+    async with client_for(gateway_app, peer="198.51.100.4") as replay:
+        replay.cookies.set(COOKIE, kept, domain="gateway.localhost", path="/ops")
+        r = await replay.get("/ops")
+        assert r.status_code == 303 and r.headers["location"].startswith("/ops/login")
+        refund = await replay.post("/ops/orders/T1/cancel",
+                                   data={"amount": "1000", "csrf": csrf_of(page)})
+        assert refund.status_code == 403 and "sign in again" in refund.text
+        again = await replay.post("/ops/logout", data={"csrf": csrf_of(page)})
+        assert again.status_code == 403
+
+
+async def test_signing_out_ends_only_that_session(gateway_app: FastAPI) -> None:
+    async with client_for(gateway_app) as alice, client_for(gateway_app) as bob:
+        await sign_in(alice)
+        await sign_in(bob)
+        page = (await alice.get("/ops")).text
+        assert (await alice.post("/ops/logout", data={"csrf": csrf_of(page)})).status_code == 303
+        assert (await bob.get("/ops")).status_code == 200
+        assert (await alice.get("/ops")).status_code == 303
+
+
+async def test_sessions_are_on_record_by_digest_and_expired_ones_go_at_sign_in(
+    gateway_app: FastAPI, engine: AsyncEngine, page_client: httpx.AsyncClient,
+) -> None:
+    now = utcnow()
+    async with create_sessionmaker(engine)() as session:
+        session.add_all([
+            OpsSession(digest="a" * 64, created_at=now - timedelta(hours=9),
+                       expires_at=now - timedelta(hours=1)),
+            OpsSession(digest="b" * 64, created_at=now - timedelta(hours=8, seconds=1),
+                       expires_at=now - timedelta(seconds=1)),
+            OpsSession(digest="c" * 64, created_at=now, expires_at=now + timedelta(hours=1))])
+        await session.commit()
+
+    await sign_in(page_client)
+    cookie = page_client.cookies[COOKIE]
+    rows = await scalar(engine, "SELECT count(*) FROM ops_sessions")
+    assert rows == 2  # the expired two are gone; another operator's live session stays
+    assert await scalar(engine, "SELECT count(*) FROM ops_sessions WHERE digest = :d",
+                        d="c" * 64) == 1
+    _, nonce, _ = cookie.split(".")
+    stored = await scalar(engine, "SELECT digest FROM ops_sessions WHERE digest <> :d",
+                          d="c" * 64)
+    assert nonce not in stored and cookie not in stored  # a leaked table replays nothing
+    assert await scalar(engine, "SELECT source_addr FROM ops_sessions WHERE digest = :d",
+                        d=stored) == "198.51.100.4"
+
+    page = (await page_client.get("/ops")).text
+    await page_client.post("/ops/logout", data={"csrf": csrf_of(page)})
+    assert await scalar(engine, "SELECT count(*) FROM ops_sessions") == 1
+
+
+async def test_a_session_whose_record_is_gone_is_refused(
+    signed_in: httpx.AsyncClient, engine: AsyncEngine,
+) -> None:
+    """Deleting the rows ends every session at once (docs/operations.md)."""
+    assert (await signed_in.get("/ops")).status_code == 200
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ops_sessions"))
+    assert (await signed_in.get("/ops")).status_code == 303
+
+
 async def test_forged_stale_and_expired_cookies_are_refused(
     page_client: httpx.AsyncClient,
 ) -> None:
     now = time.time()
-    good = session_cookie(OPS_TOKEN)
+    await sign_in(page_client)
+    good = page_client.cookies[COOKIE]
     expires, nonce, signature = good.split(".")
     forged = [
         session_cookie("a-rotated-ops-token"),  # signed with another (an old) token
@@ -187,25 +260,25 @@ async def test_forged_stale_and_expired_cookies_are_refused(
         f"{int(expires) + 3600}.{nonce}.{signature}",  # extended by hand
         f"{expires}.{nonce}.{'0' * 64}",
         f"{expires}.{nonce}",
+        session_cookie(OPS_TOKEN),  # well signed, but no session was started with it
         OPS_TOKEN,
         "",
         "1.2.3",
         "x" * 500,
     ]
     for value in forged:
-        page_client.cookies.set(COOKIE, value, domain="gateway.test", path="/ops")
+        page_client.cookies.set(COOKIE, value, domain="gateway.localhost", path="/ops")
         r = await page_client.get("/ops")
         assert r.status_code == 303, value
         assert r.headers["location"].startswith("/ops/login")
         post = await page_client.post("/ops/orders/T1/cancel", data={"csrf": "x"})
         assert post.status_code == 403, value
-    page_client.cookies.set(COOKIE, good, domain="gateway.test", path="/ops")
+    page_client.cookies.set(COOKIE, good, domain="gateway.localhost", path="/ops")
     assert (await page_client.get("/ops")).status_code == 200
     # A CSRF token of another session is no good either.
-    other = httpx.Cookies()
-    other.set(COOKIE, session_cookie(OPS_TOKEN), domain="gateway.test", path="/ops")
     page = (await page_client.get("/ops")).text
-    page_client.cookies = other
+    await sign_in(page_client)  # a second session
+    assert page_client.cookies[COOKIE] != good
     r = await page_client.post("/ops/logout", data={"csrf": csrf_of(page)})
     assert r.status_code == 403
 

@@ -33,10 +33,10 @@ async def test_an_order_is_stored_and_its_payment_window_returned(
     assert order["tax_amount"] == 1273  # (15000-1000)/11 = 1272.7 → rounded half up
     sent = sent_request(fake_payletter, "A1")
     assert sent["client_id"] == "pay_test"
-    assert sent["callback_url"] == "http://gateway.test/payletter/callback"
-    assert sent["return_url"].startswith("http://gateway.test/payletter/return?")
+    assert sent["callback_url"] == "http://gateway.localhost/payletter/callback"
+    assert sent["return_url"].startswith("http://gateway.localhost/payletter/return?")
     assert link_query(sent["return_url"])["sig"] == sign_link(PAY_TEST_PAYMENT_KEY, "return", "A1")
-    assert sent["cancel_url"].startswith("http://gateway.test/payletter/cancel?")
+    assert sent["cancel_url"].startswith("http://gateway.localhost/payletter/cancel?")
     _, _, headers = fake_payletter.calls[0]
     assert headers["authorization"] == f"PLKEY {PAY_TEST_PAYMENT_KEY}"
 

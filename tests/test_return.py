@@ -30,7 +30,7 @@ ACK = {"code": 0, "message": ""}
 def redirect_query(response: httpx.Response) -> dict[str, str]:
     assert response.status_code == 303, response.text
     location = response.headers["location"]
-    assert location.startswith("http://gateway.test/payletter/result?")
+    assert location.startswith("http://gateway.localhost/payletter/result?")
     return result_query(location)
 
 
@@ -53,7 +53,7 @@ async def test_a_verified_form_return_pays_the_order_and_redirects_to_the_result
     assert redirect_query(r) == {"order_no": order["order_no"], "status": "paid",
                                  "outcome": "applied"}
     assert await status_of(shop, order["order_no"]) == "paid"
-    page = await browser.get(r.headers["location"].removeprefix("http://gateway.test"))
+    page = await browser.get(r.headers["location"].removeprefix("http://gateway.localhost"))
     assert "paid" in page.text and order["order_no"] in page.text
 
 

@@ -140,11 +140,11 @@ async def test_cash_receipt_and_transaction_receipt_urls_come_from_payletter(
     cash = await gw.shop.post(f"/orders/{order['order_no']}/cash-receipt",
                               json={"type": "1", "tax_flag": "N"})
     assert cash.status_code == 200, cash.text
-    assert cash.json()["receipt_url"].startswith("http://sim.test/")
+    assert cash.json()["receipt_url"].startswith("http://sim.localhost/")
     receipt = await gw.ops.get(f"/orders/{order['order_no']}/receipt")
     assert receipt.status_code == 200
-    assert receipt.json()["receipt_url"].startswith("http://sim.test/")
-    page = await gw.sim.get(receipt.json()["receipt_url"].removeprefix("http://sim.test"))
+    assert receipt.json()["receipt_url"].startswith("http://sim.localhost/")
+    page = await gw.sim.get(receipt.json()["receipt_url"].removeprefix("http://sim.localhost"))
     assert page.status_code == 200
     actions = [(a["action"], a["outcome"], a["actor"])
                for a in (await gw.order(order["order_no"]))["audit"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
@@ -9,10 +10,14 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_scope
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.gateway import Gateway
+from app.net import IPAddress, client_address
 from app.security import token_in
 from app.settings import split_tokens
+from app.throttle import source_key
+
+log = logging.getLogger(__name__)
 
 Role = Literal["shop", "ops"]
 
@@ -46,8 +51,37 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def caller_address(request: Request, gateway: Gateway) -> IPAddress | None:
+    """The caller as the socket peer and TRUSTED_PROXIES decide (app/net.py)."""
+    peer = request.client.host if request.client else ""
+    return client_address(peer, request.headers.getlist("x-forwarded-for"),
+                          gateway.settings.trusted_proxy_networks)
+
+
+def refuse_if_throttled(request: Request, gateway: Gateway) -> str:
+    """The caller's key in the failure count; 429 while it has failed too often.
+
+    Called before a token is compared: a blocked source learns nothing from guessing on.
+    """
+    source = source_key(caller_address(request, gateway))
+    wait = gateway.auth_failures.retry_after(source)
+    if wait is not None:
+        raise TooManyRequests(f"too many failed sign-ins or wrong tokens from this address; "
+                              f"try again in {wait} s", retry_after=wait)
+    return source
+
+
+def count_failure(gateway: Gateway, source: str) -> None:
+    if gateway.auth_failures.failed(source):
+        settings = gateway.settings
+        log.warning("%s failed sign-ins or wrong tokens from %s within %g s: refusing it "
+                    "(429) until they age out", settings.auth_failure_limit, source,
+                    settings.auth_failure_window_seconds)
+
+
 def caller_role(request: Request, gateway: GatewayDep) -> Role:
-    token = bearer_token(request)
+    token = bearer_token(request)  # no token is no guess: not counted
+    source = refuse_if_throttled(request, gateway)
     # Check both tokens every time, so timing doesn't tell which one was close.
     is_ops = token_in(token, gateway.settings.ops_tokens)
     is_shop = token_in(token, gateway.settings.shop_tokens)
@@ -55,6 +89,7 @@ def caller_role(request: Request, gateway: GatewayDep) -> Role:
         return "ops"
     if is_shop:
         return "shop"
+    count_failure(gateway, source)
     raise Forbidden("token not accepted")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.payletter import INBOUND_STATE, answer_for
-from app.errors import AppError, Unauthorized
+from app.errors import AppError
 from app.gateway import Gateway
 from app.metrics import observe_delivery
 from app.services.payments import UNAVAILABLE, Inbound, Outcome, record
@@ -31,10 +31,13 @@ def error_body(error_type: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": error_type, "message": message, **extra}}
 
 
+def app_error_response(exc: AppError) -> JSONResponse:
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers)
+
+
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+    return app_error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -7,10 +7,14 @@ confirmation step.
 Signing in takes the ops token once. The session cookie does not hold it: it is
 `expiry.nonce.HMAC(key, expiry.nonce)` with a key derived from the token signed in with, so
 a session lasts as long as that token is accepted (removing it from OPS_API_TOKEN ends every
-session it started), and a cookie can be neither forged nor extended. Every
-form that writes carries a CSRF token derived from the same session. `Authorization:
-Bearer <ops token>` works as well (curl); the shop token never does. Every value is
-escaped (`app.api.html`) and a strict Content-Security-Policy forbids scripts altogether.
+session it started), and a cookie can be neither forged nor extended. A session is also on
+record (`ops_sessions`, by the SHA-256 of `expiry.nonce`) from sign-in to sign-out, and a
+cookie counts only while its record does: signing out ends it on the server, not only in
+the browser. Every form that writes carries a CSRF token derived from the same session.
+`Authorization: Bearer <ops token>` works as well (curl); the shop token never does.
+Failed sign-ins count against the caller's address like wrong bearer tokens
+(`app.throttle`). Every value is escaped (`app.api.html`) and a strict
+Content-Security-Policy forbids scripts altogether.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -31,19 +35,28 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import ops_views as views
-from app.api.deps import GatewayDep, SessionDep, caller_role
+from app.api.deps import (
+    GatewayDep,
+    SessionDep,
+    caller_address,
+    caller_role,
+    count_failure,
+    refuse_if_throttled,
+)
+from app.api.errors import app_error_response
 from app.api.html import Markup, render, url
 from app.db import utcnow
-from app.errors import AppError, Forbidden, InvalidRequest, NotFound
+from app.errors import AppError, Forbidden, InvalidRequest, NotFound, TooManyRequests
 from app.gateway import Gateway
-from app.net import client_address
 from app.payletter.models import KST
 from app.repositories import (
     AuditRepository,
     DeliveryRepository,
+    OpsSessionRepository,
     OrderRepository,
     OrderSearchRepository,
     OutboxRepository,
@@ -93,23 +106,36 @@ def _mac(key: bytes, purpose: str, body: str) -> str:
     return hmac.new(key, f"{purpose}\n{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def session_cookie(ops_token: str, now: float | None = None) -> str:
-    """A new session's cookie value: expiry, a random nonce, and their HMAC."""
-    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
-    body = f"{expires}.{secrets.token_hex(16)}"
-    return f"{body}.{_mac(_session_key(ops_token), 'session', body)}"
-
-
 @dataclass(frozen=True)
-class OpsSession:
+class CookieSession:
+    """What a valid cookie says; it counts only while its record is in ops_sessions."""
+
     expires: int
     csrf: str
+    digest: str  # the record's key: SHA-256 of the signed part, never the cookie itself
+
+    @classmethod
+    def of(cls, key: bytes, body: str, expires: int) -> CookieSession:
+        return cls(expires, _mac(key, "csrf", body), hashlib.sha256(body.encode()).hexdigest())
+
+
+def new_session(ops_token: str, now: float | None = None) -> tuple[str, CookieSession]:
+    """A new session's cookie value (expiry, a random nonce, and their HMAC), and what it
+    says; `login` puts it on record."""
+    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
+    body = f"{expires}.{secrets.token_hex(16)}"
+    key = _session_key(ops_token)
+    return f"{body}.{_mac(key, 'session', body)}", CookieSession.of(key, body, expires)
+
+
+def session_cookie(ops_token: str, now: float | None = None) -> str:
+    return new_session(ops_token, now)[0]
 
 
 def read_session(cookie: str | None, ops_tokens: tuple[str, ...], now: float | None = None
-                 ) -> OpsSession | None:
+                 ) -> CookieSession | None:
     """The session a cookie names, or None if it is missing, forged, expired, or signed
-    with a token no longer accepted."""
+    with a token no longer accepted. Whether it is still on record is the caller's check."""
     if not cookie or len(cookie) > 200:
         return None
     body, _, signature = cookie.rpartition(".")
@@ -126,34 +152,38 @@ def read_session(cookie: str | None, ops_tokens: tuple[str, ...], now: float | N
     expires = int(expires_text)
     if not current < expires <= current + SESSION_SECONDS:
         return None
-    return OpsSession(expires, _mac(key, "csrf", body))
+    return CookieSession.of(key, body, expires)
 
 
 @dataclass(frozen=True)
 class OpsCaller:
     via: Literal["session", "bearer"]
     csrf: str  # what forms carry; "" for a bearer caller, who needs none
+    session: str = ""  # the session's digest (its record), "" for a bearer caller
 
 
-async def ops_page_caller(request: Request, gateway: GatewayDep) -> OpsCaller:
+async def ops_page_caller(request: Request, gateway: GatewayDep, db: SessionDep) -> OpsCaller:
     """An operator: the bearer ops token, or a session (and its CSRF token on a POST)."""
-    caller = await _authenticate(request, gateway)
+    caller = await _authenticate(request, gateway, db)
     request.state.ops_caller = caller  # for the error page's header
     return caller
 
 
-async def _authenticate(request: Request, gateway: Gateway) -> OpsCaller:
+async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) -> OpsCaller:
     if "authorization" in request.headers:
         if caller_role(request, gateway) != "ops":  # the API's own check: 401 / 403
             raise Forbidden("the ops page takes the ops token")
         return OpsCaller("bearer", "")
     session = read_session(request.cookies.get(COOKIE), gateway.settings.ops_tokens)
+    if session is not None and not await OpsSessionRepository(db).is_active(session.digest,
+                                                                           utcnow()):
+        session = None  # signed out (or its record expired): the cookie is a leftover
     if request.method in ("GET", "HEAD"):
         if session is None:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise StarletteHTTPException(
                 303, "sign in first", headers={"Location": url("/ops/login", {"next": here})})
-        return OpsCaller("session", session.csrf)
+        return OpsCaller("session", session.csrf, session.digest)
     if session is None:
         raise Forbidden("no valid ops session: sign in again")
     form = await request.form()
@@ -161,7 +191,7 @@ async def _authenticate(request: Request, gateway: Gateway) -> OpsCaller:
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(errors="replace"),
                                                              session.csrf.encode()):
         raise Forbidden("missing or wrong CSRF token: reload the page and try again")
-    return OpsCaller("session", session.csrf)
+    return OpsCaller("session", session.csrf, session.digest)
 
 
 OpsPageDep = Annotated[OpsCaller, Depends(ops_page_caller)]
@@ -184,10 +214,11 @@ class OpsRoute(APIRoute):
                     response = RedirectResponse(location, status_code=303)
                 else:
                     response = error_page(request, exc.status_code, str(exc.detail))
+            except TooManyRequests as exc:  # JSON like every 429, for clients that back off
+                response = app_error_response(exc)
             except AppError as exc:
                 response = error_page(request, exc.status_code, exc.message)
-                if exc.status_code == 401:
-                    response.headers["WWW-Authenticate"] = "Bearer"
+                response.headers.update(exc.headers)
             except RequestValidationError as exc:
                 fields = ", ".join(str(e["loc"][-1]) for e in exc.errors()) or "the form"
                 response = error_page(request, 422, f"invalid value for {fields}")
@@ -244,8 +275,8 @@ def login_form(next_url: str, problem: str | None = None) -> Markup:
         "<input type='password' name='token' id='token' autocomplete='current-password' "
         "required autofocus>"
         "<button type='submit' id='sign-in'>Sign in</button></form>"
-        "<p class='muted'>A session lasts 8 hours, or until its token is taken out of "
-        "<code>OPS_API_TOKEN</code>.</p></div>",
+        "<p class='muted'>A session lasts 8 hours, until you sign out, or until its token "
+        "is taken out of <code>OPS_API_TOKEN</code>.</p></div>",
         problem=views.error_box(problem) if problem else Markup(""), next=next_url)
 
 
@@ -256,37 +287,48 @@ async def login_page(next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/login")
-async def login(request: Request, gateway: GatewayDep,
+async def login(request: Request, gateway: GatewayDep, db: SessionDep,
                 token: Annotated[str, Form(max_length=1000)] = "",
                 next: Annotated[str, Form(max_length=2000)] = "/ops") -> Response:
-    """Check the ops token (constant time, as the API does) and start a session."""
+    """Check the ops token (constant time, as the API does) and start a session: on record
+    first (committed before the answer), then the cookie."""
     settings = gateway.settings
     given = token.strip()
+    source = refuse_if_throttled(request, gateway)  # before the token is compared
     # The API's comparison (constant time, every accepted token); the shop token is just
     # another wrong one here.
     if not given or not token_in(given, settings.ops_tokens):
+        if given:
+            count_failure(gateway, source)
         log.warning("ops page: sign-in refused from %s", _caller_address(request, gateway))
         return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
                     None, status_code=403)
-    log.info("ops page: signed in from %s", _caller_address(request, gateway))
+    address = _caller_address(request, gateway)
+    cookie, session = new_session(given)
+    sessions = OpsSessionRepository(db)
+    await sessions.delete_expired(utcnow())  # here, so the table never piles up
+    await sessions.add(session.digest, expires_at=datetime.fromtimestamp(session.expires, UTC),
+                       source_addr=address[:64] or None)
+    log.info("ops page: signed in from %s", address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        COOKIE, session_cookie(given), max_age=SESSION_SECONDS, path=COOKIE_PATH,
+        COOKIE, cookie, max_age=SESSION_SECONDS, path=COOKIE_PATH,
         secure=settings.public_base_url.lower().startswith("https://"), httponly=True,
         samesite="strict")
     return response
 
 
 def _caller_address(request: Request, gateway: Gateway) -> str:
-    peer = request.client.host if request.client else ""
-    address = client_address(peer, request.headers.getlist("x-forwarded-for"),
-                             gateway.settings.trusted_proxy_networks)
-    return str(address) if address else peer
+    address = caller_address(request, gateway)
+    return str(address) if address else (request.client.host if request.client else "")
 
 
 @router.post("/logout")
-async def logout(gateway: GatewayDep, caller: OpsPageDep) -> Response:
-    """End the session in this browser (the cookie is removed)."""
+async def logout(gateway: GatewayDep, db: SessionDep, caller: OpsPageDep) -> Response:
+    """End the session: its record goes (a copy of the cookie is refused from now on), and
+    the browser is told to drop the cookie."""
+    if caller.session:
+        await OpsSessionRepository(db).end(caller.session)
     response = RedirectResponse("/ops/login", status_code=303)
     response.delete_cookie(
         COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",

@@ -428,7 +428,7 @@ async def raw_post(app: FastAPI, path: str, chunks: list[bytes], *,
         "scheme": "http", "path": path_only, "raw_path": path_only.encode(),
         "query_string": query.encode(), "root_path": "",
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": (peer, 40000), "server": ("gateway.test", 80),
+        "client": (peer, 40000), "server": ("gateway.localhost", 80),
     }
     await asyncio.wait_for(app(scope, receive, send), timeout=10)
     return RawAnswer(started["status"],
@@ -578,7 +578,7 @@ async def test_a_client_that_disconnects_mid_body_changes_nothing(
              "method": "POST", "scheme": "http", "path": "/payletter/callback",
              "raw_path": b"/payletter/callback", "query_string": b"", "root_path": "",
              "headers": [(b"content-type", b"application/json")],
-             "client": (PAYLETTER_IP, 40000), "server": ("gateway.test", 80)}
+             "client": (PAYLETTER_IP, 40000), "server": ("gateway.localhost", 80)}
     await asyncio.wait_for(gateway_app(scope, receive, send), timeout=10)  # no exception
     starts = [m for m in sent if m["type"] == "http.response.start"]
     assert all(m["status"] < 500 for m in starts), starts
