@@ -171,6 +171,11 @@ class Settings(BaseSettings):
             return f"{int(hour):02d}:{minute}"
         raise ValueError(f"{value!r} is not a Korea time of day as HH:MM (or off)")
 
+    @field_validator("api_docs", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes unset variables as ""
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -375,6 +380,11 @@ class Settings(BaseSettings):
         if intent and self.payletter_env != "sim" and (
                 is_placeholder(intent) or len(intent) < 16):
             raise ConfigError("SHOP_INTENT_SECRET must be a real secret of 16+ characters")
+        metrics = split_tokens(_reveal(self.metrics_token))
+        if self.payletter_env != "sim" and any(is_placeholder(t) or len(t) < 16
+                                               for t in metrics):
+            raise ConfigError("METRICS_TOKEN must be a real secret of 16+ characters "
+                              "(or empty: /metrics open, keep it internal)")
         if self.shop_webhook_url:
             if not self.webhook_secret:
                 raise ConfigError("SHOP_WEBHOOK_URL is set but SHOP_WEBHOOK_SECRET is not")

@@ -314,3 +314,12 @@ def test_ranges_of_8_and_32_bits_are_accepted(monkeypatch: pytest.MonkeyPatch) -
     settings = load_settings()
     assert [n.prefixlen for n in settings.trusted_proxy_networks] == [8, 32, 32]
     assert [n.prefixlen for n in settings.callback_networks] == [8, 128]
+
+
+def test_a_placeholder_metrics_token_is_refused_outside_sim() -> None:
+    base = {"payletter_env": "test", "shop_api_token": "s" * 8 + "-shop-token-0123456789abcdef",
+            "ops_api_token": "o" * 8 + "-ops-token-0123456789abcdefg"}
+    for weak in ("changeme", "short"):
+        with pytest.raises(ConfigError, match="METRICS_TOKEN"):
+            Settings(**base, metrics_token=weak).validate_all()
+    Settings(**base, metrics_token="a-real-metrics-token-0001").validate_all()
