@@ -29,21 +29,13 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.dates import parse_day
 from app.db import create_engine, create_sessionmaker, sqlite_file, utcnow
 from app.errors import AppError, InvalidRequest, NotFound
 from app.gateway import open_gateway
+from app.kit.korea_time import parse_day
 from app.models import Order
-from app.payletter.models import KST
-from app.repositories import (
-    DeliveryRepository,
-    OrderRepository,
-    OutboxRepository,
-)
-from app.schemas import OrderOut
-from app.services.deliveries import DeliveryKind, DeliveryOutcome, delivery_summary
-from app.services.history import order_with_history
-from app.services.order_queries import (
+from app.orders.history import order_with_history
+from app.orders.queries import (
     CSV_COLUMNS,
     MAX_LIMIT,
     SORTS,
@@ -55,11 +47,17 @@ from app.services.order_queries import (
     orders_page,
     parse_filter,
 )
-from app.services.payments import replay_delivery
-from app.services.reconcile import reconcile, report_table, run_detail, yesterday_in_korea
-from app.services.refunds import cancel_order
-from app.services.sync import sync_order
+from app.orders.repository import OrderRepository
+from app.orders.schemas import OrderOut
+from app.payletter.models import KST
+from app.payments.deliveries import DeliveryKind, DeliveryOutcome, delivery_summary
+from app.payments.repository import DeliveryRepository
+from app.payments.service import replay_delivery
+from app.payments.sync import sync_order
+from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
+from app.refunds.service import cancel_order
 from app.settings import ConfigError, Settings, load_settings
+from app.webhooks.repository import OutboxRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTOR = "cli"  # the audit rows' actor for what an operator does here
@@ -264,7 +262,7 @@ def webhooks() -> None:
 @pass_cli
 def dispatch(obj: CliContext, once: bool) -> None:
     """Deliver pending events (a worker; stops on SIGINT/SIGTERM after its batch)."""
-    from app.services.dispatcher import DispatchConfig, Dispatcher
+    from app.webhooks.dispatcher import DispatchConfig, Dispatcher
 
     settings = obj.load_settings()
     config = DispatchConfig.from_settings(settings)

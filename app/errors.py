@@ -1,4 +1,4 @@
-"""One error hierarchy for the service; `app.api.errors` turns each into a JSON answer."""
+"""One error hierarchy for the service; `app.kit.http_errors` turns each into a JSON answer."""
 
 from __future__ import annotations
 

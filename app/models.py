@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
-from app.order_states import OrderStatus
+from app.orders.states import OrderStatus
 
 # BIGINT on PostgreSQL; INTEGER on SQLite so it is the rowid alias and autoincrements.
 BigId = BigInteger().with_variant(Integer, "sqlite")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.webhooks import verify
+from app.webhooks.signing import verify
 from tests.postgres import free_port
 
 

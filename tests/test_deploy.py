@@ -234,7 +234,8 @@ def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
     build = tmp_path / "src"
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, build / name if build.exists() else _mkdir(build) / name)
-    shutil.copytree(ROOT / "app", build / "app")
+    for package in ("app", "demo"):  # what the Dockerfile copies into its build stage
+        shutil.copytree(ROOT / package, build / package)
     subprocess.run([*pip, "--no-deps", str(build)], check=True)
 
     secrets = {"SHOP_API_TOKEN": "shop-token-from-compose-test-0001",
@@ -293,3 +294,12 @@ def test_env_example_is_loadable_as_is(tmp_path: Path, monkeypatch: pytest.Monke
     settings = load_settings()
     assert settings.payletter_env == "sim"
     assert settings.callback_networks  # not "nobody may call back"
+
+
+def test_the_build_stage_copies_every_package_the_gateway_imports() -> None:
+    """`pip install .` in the build stage packages what was copied; a package left out
+    (demo, say) is missing at run time."""
+    copied = {source for line in dockerfile_stages()["build"].instructions("COPY")
+              for source in line.split()[:-1]}
+    for package in ("app", "demo"):
+        assert package in copied, package

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from app.webhooks import headers_for
+from app.webhooks.signing import headers_for
 from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

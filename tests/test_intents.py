@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.intents import IntentError, sign_intent, verify_intent
 from app.main import create_app
+from app.orders.intents import IntentError, sign_intent, verify_intent
 from tests.conftest import client_for, make_settings, running, scalar
 from tests.fake_payletter import FakePayletter
 
@@ -43,7 +43,7 @@ VECTORS = [
 
 
 def from_scratch(secret: str, terms: dict[str, Any]) -> str:
-    """The documented algorithm, written out independently of app.intents."""
+    """The documented algorithm, written out independently of app.orders.intents."""
     payload = json.dumps(terms, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     b64 = base64.urlsafe_b64encode(payload.encode("utf-8")).decode().rstrip("=")
     signed = "pli1." + b64

@@ -17,16 +17,16 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.ops_page import (
+from app.db import create_sessionmaker, utcnow
+from app.main import create_app
+from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
+from app.ops.endpoints import (
     COOKIE,
     SECURITY_HEADERS,
     SESSION_SECONDS,
     read_session,
     session_cookie,
 )
-from app.db import create_sessionmaker, utcnow
-from app.main import create_app
-from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
 from app.payletter.models import KST
 from tests.conftest import client_for, make_settings, running, scalar
 from tests.sim_harness import SimGateway, sim_gateway

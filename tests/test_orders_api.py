@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.security import sign_link
+from app.kit.security import sign_link
 from tests.conftest import scalar
 from tests.factories import create_order, link_query, order_body, sent_request
 from tests.fake_payletter import FakePayletter

@@ -17,16 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import create_sessionmaker, utcnow
 from app.gateway import Gateway
 from app.models import Refund
+from app.orders.repository import OrderRepository
 from app.payletter.models import KST, CancelRequest, PaymentRequest, build_request
-from app.repositories import OrderRepository, ReconciliationRepository
-from app.services.reconcile import reconcile, report_table, run_detail, yesterday_in_korea
-from app.services.reconcile_schedule import (
+from app.reconciliation.repository import ReconciliationRepository
+from app.reconciliation.schedule import (
     day_to_reconcile,
     next_daily_run,
     parse_daily_at,
     run_daily,
     run_scheduled,
 )
+from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
 from app.settings import ConfigError, load_settings
 from tests.conftest import client_for, scalar
 from tests.sim_harness import SimGateway, sim_gateway

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import TRUNCATED_DELIVERIES
-from app.repositories import OrderRepository
+from app.orders.repository import OrderRepository
 from tests.conftest import scalar
 from tests.factories import (
     callback_body,

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import utcnow
 from app.gateway import Gateway, open_gateway
 from app.models import Order, Refund
-from app.services import sweeper
-from app.services.sweeper import SweepCursors, run_sweeper, sweep_once
+from app.payments import sweeper
+from app.payments.sweeper import SweepCursors, run_sweeper, sweep_once
 from tests.conftest import make_settings
 from tests.fake_payletter import FakePayletter
 

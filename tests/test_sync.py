@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.services.sweeper import sweep_once
+from app.payments.sweeper import sweep_once
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
 
 

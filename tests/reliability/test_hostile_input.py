@@ -27,11 +27,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bodies import BodyError, parse_fields
+from app.kit.bodies import BodyError, parse_fields
+from app.kit.security import verify_link
+from app.orders.service import CANCEL_LINK, RETURN_LINK
 from app.payletter.payhash import verify_payhash
-from app.security import verify_link
-from app.services.orders import CANCEL_LINK, RETURN_LINK
-from app.services.payments import MalformedResult, parse_result
+from app.payments.service import MalformedResult, parse_result
 from tests.conftest import scalar
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter

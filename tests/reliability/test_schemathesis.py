@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from app.api.deps import order_creator, require_shop
+from app.kit.deps import order_creator, require_shop
 from app.main import create_app
 from tests.conftest import PAYLETTER_IP, emptied_after, make_settings, scalar
 from tests.reliability.fuzz_support import budget

@@ -1,0 +1,117 @@
+"""Autopay: stored billkeys (masked), charges against them, amount-0 registrations, revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from app.billing.schemas import ChargeCreate, RegistrationCreate
+from app.billing.service import (
+    billing_audit,
+    charge,
+    get_billkey,
+    list_billkeys,
+    register,
+    revoke_billkey,
+)
+from app.db import utcnow
+from app.errors import InvalidRequest
+from app.kit.deps import GatewayDep, OpsDep, ReaderDep, RowId, SessionDep, ShopDep
+from app.kit.responses import API_ERRORS
+from app.orders.service import CreateResult
+
+router = APIRouter(prefix="/billing", tags=["billing"], responses=API_ERRORS)
+
+BillingAction = Literal["autopay_charge", "autopay_registration", "billkey_revoke"]
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+def request_time() -> datetime:
+    """The instant the billing rules are judged at (tests override this dependency)."""
+    return utcnow()
+
+
+NowDep = Annotated[datetime, Depends(request_time)]
+
+
+def _checked_key(idempotency_key: str | None) -> str | None:
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
+    return idempotency_key
+
+
+def _respond(result: CreateResult) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    error = result.body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("retry_after"), int):
+        headers["Retry-After"] = str(error["retry_after"])
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers or None)
+
+
+@router.get("/billkeys")
+async def billkeys(
+    session: SessionDep,
+    _: ReaderDep,
+    user_id: Annotated[str | None, Query(max_length=50)] = None,
+    client_id: Annotated[str | None, Query(max_length=20)] = None,
+    status: Literal["active", "revoked"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Stored billkeys, masked (the key itself is never shown)."""
+    rows = await list_billkeys(session, client_id=client_id, user_id=user_id, status=status,
+                               limit=limit)
+    return {"billkeys": rows}
+
+
+@router.get("/billkeys/{billkey_id}")
+async def billkey(billkey_id: RowId, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+    return await get_billkey(session, billkey_id)
+
+
+@router.post("/billkeys/{billkey_id}/revoke")
+async def revoke(billkey_id: RowId, session: SessionDep, role: OpsDep, now: NowDep
+                 ) -> dict[str, Any]:
+    """Refuse every later charge with this billkey (local: Payletter has no revoke call)."""
+    return await revoke_billkey(session, billkey_id, actor=role, now=now)
+
+
+@router.post("/charges", status_code=201)
+async def post_charge(
+    body: ChargeCreate,
+    session: SessionDep,
+    gateway: GatewayDep,
+    role: ShopDep,
+    now: NowDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Charge a stored billkey through v1.0/payments/autopay, once."""
+    result = await charge(session, gateway, body, _checked_key(idempotency_key), actor=role,
+                          now=now)
+    return _respond(result)
+
+
+@router.post("/registrations", status_code=201)
+async def post_registration(
+    body: RegistrationCreate,
+    session: SessionDep,
+    gateway: GatewayDep,
+    role: ShopDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Open an amount-0 autopay window: the buyer's return brings the billkey."""
+    result = await register(session, gateway, body, _checked_key(idempotency_key), actor=role)
+    return _respond(result)
+
+
+@router.get("/audit")
+async def audit_log(
+    session: SessionDep,
+    _: OpsDep,
+    action: BillingAction | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The newest audit rows of charges, registrations and revokes."""
+    return {"audit": await billing_audit(session, action=action, limit=limit)}

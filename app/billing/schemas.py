@@ -1,0 +1,52 @@
+"""TODO"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from app.orders.schemas import YesNo
+
+_ORDER_NO_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+
+
+class ChargeCreate(BaseModel):
+    """A charge of a stored billkey (Payletter's autopay field names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    billkey_id: StrictInt = Field(gt=0, le=2**63 - 1,
+                                  description="The id GET /billing/billkeys shows.")
+    amount: StrictInt = Field(description="Whole won.")
+    product_name: str
+    order_no: str | None = Field(default=None, min_length=1, max_length=40,
+                                 pattern=_ORDER_NO_PATTERN, description="Generated when absent.")
+    taxfree_amount: StrictInt | None = None
+    tax_amount: StrictInt | None = None
+    service_name: str | None = None
+    user_name: str | None = None
+    # Optional assertions: refused when the billkey belongs to another merchant or user.
+    client_id: str | None = Field(default=None, max_length=20)
+    user_id: str | None = Field(default=None, max_length=50)
+
+
+class RegistrationCreate(BaseModel):
+    """An amount-0 autopay sign-up: the order terms of POST /orders minus the money."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_no: str | None = Field(default=None, min_length=1, max_length=40,
+                                 pattern=_ORDER_NO_PATTERN, description="Generated when absent.")
+    client_id: str | None = Field(default=None, description="Primary merchant when absent.")
+    pgcode: str
+    product_name: str
+    user_id: str = Field(min_length=1, max_length=50)
+    user_name: str | None = None
+    service_name: str | None = None
+    custom_parameter: str | None = None
+    email_flag: YesNo | None = None
+    email_addr: str | None = None
+    receipt_flag: YesNo | None = None
+    inapp_flag: YesNo | None = None
+    app_return_url: str | None = None
+    app_cancel_url: str | None = None
+    company_name_flag: YesNo | None = None

@@ -1,0 +1,41 @@
+"""TODO"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import (
+    Select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    pass
+
+
+
+
+
+def insert_for(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT with ON CONFLICT support for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+T = TypeVar("T")
+
+
+def where_given(stmt: Select[T], *filters: tuple[Any, str | None]) -> Select[T]:
+    """`column == value` for each (column, value) whose value is given."""
+    for column, value in filters:
+        if value:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def id_range(stmt: Select[T], column: Any, after_id: int, up_to_id: int | None
+              ) -> Select[T]:
+    """Rows with `after_id` < id (<= `up_to_id`): one page of a keyset walk over ids."""
+    stmt = stmt.where(column > after_id)
+    return stmt if up_to_id is None else stmt.where(column <= up_to_id)

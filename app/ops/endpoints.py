@@ -1,0 +1,513 @@
+"""The ops page: server-rendered HTML for operators, no JavaScript.
+
+Orders with the filters of GET /orders, one order with its whole history as one timeline,
+the needs-review queue and daily totals; read-only but for one write, a refund behind a
+confirmation step.
+
+Signing in takes the ops token once. The session cookie does not hold it: it is
+`expiry.nonce.HMAC(key, expiry.nonce)` with a key derived from the token signed in with, so
+a session lasts as long as that token is accepted (removing it from OPS_API_TOKEN ends every
+session it started), and a cookie can be neither forged nor extended. A session is also on
+record (`ops_sessions`, by the SHA-256 of `expiry.nonce`) from sign-in to sign-out, and a
+cookie counts only while its record does: signing out ends it on the server, not only in
+the browser. Every form that writes carries a CSRF token derived from the same session.
+`Authorization: Bearer <ops token>` works as well (curl); the shop token never does.
+Failed sign-ins count against the caller's address like wrong bearer tokens
+(`app.kit.throttle`). Every value is escaped (`app.ops.html`) and a strict
+Content-Security-Policy forbids scripts altogether.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.db import utcnow
+from app.errors import AppError, Forbidden, InvalidRequest, NotFound, TooManyRequests
+from app.gateway import Gateway
+from app.kit.deps import (
+    GatewayDep,
+    SessionDep,
+    caller_address,
+    caller_role,
+    count_failure,
+    refuse_if_throttled,
+)
+from app.kit.http_errors import app_error_response
+from app.kit.security import token_in
+from app.ops import views
+from app.ops.html import Markup, render, url
+from app.ops.repository import AuditRepository, OpsSessionRepository
+from app.orders.queries import (
+    FILTER_PARAMS,
+    SortKey,
+    csv_stream,
+    korea_day_start,
+    order_totals,
+    parse_filter,
+    search_orders,
+)
+from app.orders.repository import OrderRepository, OrderSearchRepository
+from app.payletter.models import KST
+from app.payments.repository import DeliveryRepository
+from app.refunds.repository import RefundRepository
+from app.refunds.service import REFUNDABLE, check_refundable
+from app.refunds.service import cancel_order as refund_order
+from app.webhooks.repository import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+COOKIE = "ops_session"
+COOKIE_PATH = "/ops"
+SESSION_SECONDS = 8 * 3600
+ACTOR = "ops-page"
+CHART_DAYS = 14
+
+SECURITY_HEADERS = {
+    # No script of any kind may run, even if an escape were missed somewhere.
+    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; "
+                                "img-src 'self' data:; form-action 'self'; "
+                                "frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+# -- the session --------------------------------------------------------------------------
+
+def _session_key(ops_token: str) -> bytes:
+    return hmac.new(ops_token.encode(), b"payletter-gateway ops page session v1",
+                    hashlib.sha256).digest()
+
+
+def _mac(key: bytes, purpose: str, body: str) -> str:
+    return hmac.new(key, f"{purpose}\n{body}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class CookieSession:
+    """What a valid cookie says; it counts only while its record is in ops_sessions."""
+
+    expires: int
+    csrf: str
+    digest: str  # the record's key: SHA-256 of the signed part, never the cookie itself
+
+    @classmethod
+    def of(cls, key: bytes, body: str, expires: int) -> CookieSession:
+        return cls(expires, _mac(key, "csrf", body), hashlib.sha256(body.encode()).hexdigest())
+
+
+def new_session(ops_token: str, now: float | None = None) -> tuple[str, CookieSession]:
+    """A new session's cookie value (expiry, a random nonce, and their HMAC), and what it
+    says; `login` puts it on record."""
+    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
+    body = f"{expires}.{secrets.token_hex(16)}"
+    key = _session_key(ops_token)
+    return f"{body}.{_mac(key, 'session', body)}", CookieSession.of(key, body, expires)
+
+
+def session_cookie(ops_token: str, now: float | None = None) -> str:
+    return new_session(ops_token, now)[0]
+
+
+def read_session(cookie: str | None, ops_tokens: tuple[str, ...], now: float | None = None
+                 ) -> CookieSession | None:
+    """The session a cookie names, or None if it is missing, forged, expired, or signed
+    with a token no longer accepted. Whether it is still on record is the caller's check."""
+    if not cookie or len(cookie) > 200:
+        return None
+    body, _, signature = cookie.rpartition(".")
+    expires_text, _, nonce = body.partition(".")
+    given = signature.encode(errors="replace")
+    key = None
+    for token in ops_tokens:  # every one, constant time each
+        candidate = _session_key(token)
+        if hmac.compare_digest(_mac(candidate, "session", body).encode(), given):
+            key = candidate
+    if key is None or not (expires_text.isdigit() and nonce):
+        return None
+    current = now if now is not None else time.time()
+    expires = int(expires_text)
+    if not current < expires <= current + SESSION_SECONDS:
+        return None
+    return CookieSession.of(key, body, expires)
+
+
+@dataclass(frozen=True)
+class OpsCaller:
+    via: Literal["session", "bearer"]
+    csrf: str  # what forms carry; "" for a bearer caller, who needs none
+    session: str = ""  # the session's digest (its record), "" for a bearer caller
+
+
+async def ops_page_caller(request: Request, gateway: GatewayDep, db: SessionDep) -> OpsCaller:
+    """An operator: the bearer ops token, or a session (and its CSRF token on a POST)."""
+    caller = await _authenticate(request, gateway, db)
+    request.state.ops_caller = caller  # for the error page's header
+    return caller
+
+
+async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) -> OpsCaller:
+    if "authorization" in request.headers:
+        if caller_role(request, gateway) != "ops":  # the API's own check: 401 / 403
+            raise Forbidden("the ops page takes the ops token")
+        return OpsCaller("bearer", "")
+    session = read_session(request.cookies.get(COOKIE), gateway.settings.ops_tokens)
+    if session is not None and not await OpsSessionRepository(db).is_active(session.digest,
+                                                                           utcnow()):
+        session = None  # signed out (or its record expired): the cookie is a leftover
+    if request.method in ("GET", "HEAD"):
+        if session is None:
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise StarletteHTTPException(
+                303, "sign in first", headers={"Location": url("/ops/login", {"next": here})})
+        return OpsCaller("session", session.csrf, session.digest)
+    if session is None:
+        raise Forbidden("no valid ops session: sign in again")
+    form = await request.form()
+    given = form.get("csrf")
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode(errors="replace"),
+                                                             session.csrf.encode()):
+        raise Forbidden("missing or wrong CSRF token: reload the page and try again")
+    return OpsCaller("session", session.csrf, session.digest)
+
+
+OpsPageDep = Annotated[OpsCaller, Depends(ops_page_caller)]
+
+
+# -- every answer: HTML errors and the security headers -----------------------------------
+
+class OpsRoute(APIRoute):
+    """Errors become HTML pages, and every answer carries the security headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except StarletteHTTPException as exc:
+                location = (exc.headers or {}).get("Location")
+                if exc.status_code == 303 and location:
+                    response = RedirectResponse(location, status_code=303)
+                else:
+                    response = error_page(request, exc.status_code, str(exc.detail))
+            except TooManyRequests as exc:  # JSON like every 429, for clients that back off
+                response = app_error_response(exc)
+            except AppError as exc:
+                response = error_page(request, exc.status_code, exc.message)
+                response.headers.update(exc.headers)
+            except RequestValidationError as exc:
+                fields = ", ".join(str(e["loc"][-1]) for e in exc.errors()) or "the form"
+                response = error_page(request, 422, f"invalid value for {fields}")
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return handle
+
+
+router = APIRouter(prefix="/ops", tags=["ops page"], include_in_schema=False,
+                   route_class=OpsRoute)
+
+
+def page(title: str, body: Markup, caller: OpsCaller | None, *, active: str = "",
+         status_code: int = 200) -> HTMLResponse:
+    nav = views.navigation(active, caller.csrf if caller is not None else None)
+    return HTMLResponse(views.document(title, body, nav=nav), status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    order_no = request.path_params.get("order_no")
+    back = (render("<p><a href='{href}' id='back'>Back to order {no}</a></p>",
+                   href=views.order_href(order_no), no=order_no)
+            if isinstance(order_no, str) and status_code != 404 else Markup(""))
+    again = (render("<p><a href='/ops/login'>Sign in</a></p>")
+             if status_code in (401, 403) else Markup(""))
+    body = render("{error}{back}{again}<p><a href='/ops'>All orders</a></p>",
+                  error=views.error_box(message), back=back, again=again)
+    caller = getattr(request.state, "ops_caller", None)
+    return page(f"Error {status_code}", body, caller if isinstance(caller, OpsCaller) else None,
+                status_code=status_code)
+
+
+# -- signing in and out -------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this page: never another site (//evil, \\evil, https://…)."""
+    if not target or "\\" in target or any(ord(c) < 32 for c in target):
+        return "/ops"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return "/ops"
+    if parts.path != "/ops" and not parts.path.startswith("/ops/"):
+        return "/ops"
+    return target
+
+
+def login_form(next_url: str, problem: str | None = None) -> Markup:
+    return render(
+        "<div class='box login'>{problem}"
+        "<form method='post' action='/ops/login' id='login'>"
+        "<input type='hidden' name='next' value='{next}'>"
+        "<label for='token'>Ops token (<code>OPS_API_TOKEN</code>)</label>"
+        "<input type='password' name='token' id='token' autocomplete='current-password' "
+        "required autofocus>"
+        "<button type='submit' id='sign-in'>Sign in</button></form>"
+        "<p class='muted'>A session lasts 8 hours, until you sign out, or until its token "
+        "is taken out of <code>OPS_API_TOKEN</code>.</p></div>",
+        problem=views.error_box(problem) if problem else Markup(""), next=next_url)
+
+
+@router.get("/login")
+async def login_page(next: str | None = None) -> HTMLResponse:
+    """The sign-in form: paste the ops token."""
+    return page("Sign in", login_form(_safe_next(next)), None)
+
+
+@router.post("/login")
+async def login(request: Request, gateway: GatewayDep, db: SessionDep,
+                token: Annotated[str, Form(max_length=1000)] = "",
+                next: Annotated[str, Form(max_length=2000)] = "/ops") -> Response:
+    """Check the ops token (constant time, as the API does) and start a session: on record
+    first (committed before the answer), then the cookie."""
+    settings = gateway.settings
+    given = token.strip()
+    source = refuse_if_throttled(request, gateway)  # before the token is compared
+    # The API's comparison (constant time, every accepted token); the shop token is just
+    # another wrong one here.
+    if not given or not token_in(given, settings.ops_tokens):
+        if given:
+            count_failure(gateway, source)
+        log.warning("ops page: sign-in refused from %s", _caller_address(request, gateway))
+        return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
+                    None, status_code=403)
+    address = _caller_address(request, gateway)
+    cookie, session = new_session(given)
+    sessions = OpsSessionRepository(db)
+    await sessions.delete_expired(utcnow())  # here, so the table never piles up
+    await sessions.add(session.digest, expires_at=datetime.fromtimestamp(session.expires, UTC),
+                       source_addr=address[:64] or None)
+    log.info("ops page: signed in from %s", address)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        COOKIE, cookie, max_age=SESSION_SECONDS, path=COOKIE_PATH,
+        secure=settings.public_base_url.lower().startswith("https://"), httponly=True,
+        samesite="strict")
+    return response
+
+
+def _caller_address(request: Request, gateway: Gateway) -> str:
+    address = caller_address(request, gateway)
+    return str(address) if address else (request.client.host if request.client else "")
+
+
+@router.post("/logout")
+async def logout(gateway: GatewayDep, db: SessionDep, caller: OpsPageDep) -> Response:
+    """End the session: its record goes (a copy of the cookie is refused from now on), and
+    the browser is told to drop the cookie."""
+    if caller.session:
+        await OpsSessionRepository(db).end(caller.session)
+    response = RedirectResponse("/ops/login", status_code=303)
+    response.delete_cookie(
+        COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
+        secure=gateway.settings.public_base_url.lower().startswith("https://"))
+    return response
+
+
+# -- orders ---------------------------------------------------------------------------------
+
+PAGE_PARAMS = (*FILTER_PARAMS, "sort", "limit")
+
+
+def _limit(raw: str | None) -> int:
+    text = (raw or "").strip()
+    if not text:
+        return 50
+    if not text.isdigit():
+        raise InvalidRequest("limit must be a whole number", field="limit")
+    return int(text)
+
+
+@router.get("")
+async def order_list(request: Request, session: SessionDep, caller: OpsPageDep) -> Response:
+    """Orders by the filters of GET /orders, newest first, a keyset page at a time."""
+    params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
+    kept = [(k, params[k]) for k in PAGE_PARAMS if k in params]
+    form = views.filter_form(params)
+    try:
+        unknown = sorted(set(params) - {*PAGE_PARAMS, "cursor"})
+        if unknown:
+            raise InvalidRequest(f"unknown filter {unknown[0]!r}; filters are "
+                                 f"{', '.join(FILTER_PARAMS)}", field=unknown[0])
+        flt = parse_filter(params)
+        sort = SortKey.parse(params.get("sort"))
+        cursor = params.get("cursor")
+        result = await search_orders(session, flt, sort=sort, cursor=cursor,
+                                     limit=_limit(params.get("limit")))
+        totals = await order_totals(session, flt)
+    except InvalidRequest as exc:
+        return page("Orders", render("{e}{form}", e=views.error_box(exc.message), form=form),
+                    caller, active="orders", status_code=422)
+    export = url("/ops/orders.csv", [(k, v) for k, v in kept if k not in ("limit",)])
+    body = render(
+        "{form}{totals}{table}{pager}<p><a href='{export}' id='export'>Download CSV</a> "
+        "<span class='muted'>(every matching order)</span></p>",
+        form=form, totals=views.totals_line(totals), table=views.orders_table(result.items),
+        pager=views.pager("/ops", kept, result.next_cursor, bool(cursor)), export=export)
+    return page("Orders", body, caller, active="orders")
+
+
+@router.get("/orders.csv")
+async def order_export(request: Request, gateway: GatewayDep, caller: OpsPageDep) -> Response:
+    """The matching orders as CSV (the same export as GET /orders?format=csv)."""
+    params = {k: v for k, v in request.query_params.items() if v.strip()}
+    flt, sort = parse_filter(params), SortKey.parse(params.get("sort"))
+    return StreamingResponse(
+        csv_stream(gateway.sessionmaker, flt, sort), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+
+
+@router.get("/orders/{order_no}")
+async def order_page(order_no: str, session: SessionDep, caller: OpsPageDep) -> Response:
+    """One order: every field, then its history as one timeline in time order."""
+    orders = OrderRepository(session)
+    order = await orders.get_by_order_no(order_no)
+    if order is None:
+        raise NotFound(f"no order {order_no!r}")
+    entries = views.timeline(
+        order,
+        await DeliveryRepository(session).for_order(order.id),
+        await orders.transitions(order.id),
+        await RefundRepository(session).for_order(order.id),
+        await AuditRepository(session).for_order(order.id),
+        await OutboxRepository(session).list(order_no=order.order_no, limit=500))
+    refundable = order.status in REFUNDABLE and order.amount > order.cancelled_amount
+    cancel = (views.cancel_form(order, caller.csrf) if refundable
+              else render("<p class='muted' id='not-refundable'>Not refundable: the order is "
+                          "{status}.</p>", status=order.status))
+    review = (render("<p class='error' id='review-reason'>Needs review: {r}</p>",
+                     r=order.review_reason or "no reason recorded")
+              if order.status == "needs_review" else Markup(""))
+    body = render("{review}<p><a href='/ops'>« all orders</a></p>{summary}"
+                  "<h2>Timeline</h2>{timeline}<h2>Refund</h2>{cancel}"
+                  "<h2>All fields</h2>{fields}",
+                  review=review, summary=views.order_summary(order),
+                  timeline=views.timeline_table(entries), cancel=cancel,
+                  fields=views.order_fields(order))
+    return page(f"Order {order.order_no}", body, caller)
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _amount(raw: str) -> int | None:
+    text = raw.replace(",", "").replace(" ", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 15 or int(text) <= 0:
+        raise InvalidRequest("the amount must be a positive whole number of won",
+                             field="amount")
+    return int(text)
+
+
+@router.post("/orders/{order_no}/cancel")
+async def cancel(
+    order_no: str, session: SessionDep, gateway: GatewayDep, caller: OpsPageDep,
+    amount: Annotated[str, Form(max_length=40)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+    key: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Refund, in two steps: first a confirmation page, then (confirm=yes) the refund."""
+    value = _amount(amount)
+    if confirm != "yes":
+        current = await OrderRepository(session).get_by_order_no(order_no)
+        if current is None:
+            raise NotFound(f"no order {order_no!r}")
+        # Payletter's rules for this method, checked now so a refusal shows before asking.
+        refund_amount, _, _ = check_refundable(current, value, None, utcnow())
+        body = views.confirm_form(current, refund_amount, caller.csrf, secrets.token_hex(16))
+        return page("Confirm the refund", body, caller)
+    if value is None or not _KEY.match(key):
+        raise InvalidRequest("the confirmation is incomplete: start again from the order")
+    # The key makes a double-submitted confirmation refund once.
+    answer = await refund_order(session, gateway, order_no, amount=value, taxfree_amount=None,
+                                tax_amount=None, idempotency_key=f"{ACTOR}:{key}", actor=ACTOR)
+    refund: dict[str, Any] = answer.body["refund"]
+    order: dict[str, Any] = answer.body["order"]
+    headline = {"done": "Refunded", "requested": "Refund requested",
+                "unknown": "Refund outcome unknown"}.get(refund["status"], "Refund failed")
+    body = render(
+        "<div class='{cls}' id='refund-result'><b id='refund-status'>{headline}</b>: "
+        "{amount} · refund #{id} is <b>{status}</b>{cid}{message}</div>"
+        "<p>The order is now {order_status}, refunded {refunded} of {total}.</p>"
+        "<p><a href='{href}' id='back'>Back to the order</a></p>",
+        cls="notice" if refund["status"] == "done" else "error", headline=headline,
+        amount=views.won(refund["amount"]), id=refund["id"], status=refund["status"],
+        cid=render(" · cid <code>{c}</code>", c=refund["cid"]) if refund["cid"] else Markup(""),
+        message=render(" · {m}", m=answer.body["message"]) if "message" in answer.body
+        else Markup(""),
+        order_status=views.status_badge(order["status"]),
+        refunded=views.won(order["cancelled_amount"]), total=views.won(order["amount"]),
+        href=views.order_href(order_no))
+    log.info("ops page: refund %s of order %s: %s", refund["id"], order_no, refund["status"])
+    return page("Refund", body, caller, status_code=answer.status_code)
+
+
+# -- the review queue and the daily totals ------------------------------------------------
+
+@router.get("/review")
+async def review_queue(session: SessionDep, caller: OpsPageDep, cursor: str | None = None
+                       ) -> Response:
+    """Orders in needs_review, newest first, each with why."""
+    flt = parse_filter({"needs_review": "true"})
+    sort = SortKey.parse("-created_at")
+    try:
+        result = await search_orders(session, flt, sort=sort, cursor=cursor, limit=50)
+    except InvalidRequest as exc:
+        return page("Needs review", views.error_box(exc.message), caller, active="review",
+                    status_code=422)
+    totals = await order_totals(session, flt)
+    body = render(
+        "<p class='muted'>A result contradicted the order (amount, user, method…): the order "
+        "was not marked paid. Decide by hand, with Payletter's records.</p>"
+        "<p id='review-count'>{count} order(s) need review.</p>{table}{pager}",
+        count=f"{totals['count']:,}", table=views.orders_table(result.items, review=True),
+        pager=views.pager("/ops/review", [], result.next_cursor, bool(cursor)))
+    return page("Needs review", body, caller, active="review")
+
+
+@router.get("/totals")
+async def daily_totals(session: SessionDep, caller: OpsPageDep,
+                       measure: Literal["amount", "count"] = "amount") -> Response:
+    """Paid orders per Korea day and method over the last 14 days, as a bar chart."""
+    today = datetime.now(KST).date()
+    days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    rows = await OrderSearchRepository(session).daily_totals(korea_day_start(days[0]))
+    other = "count" if measure == "amount" else "amount"
+    body = render(
+        "<p>Orders paid per Korea day ({first} to {last}), by method; bars show the "
+        "{measure}. <a href='{href}' id='measure'>Show the {other} instead</a>.</p>"
+        "{chart}<h2>Numbers</h2>{table}",
+        first=days[0].isoformat(), last=days[-1].isoformat(), measure=measure,
+        href=url("/ops/totals", {"measure": other}), other=other,
+        chart=views.daily_chart(days, rows, measure), table=views.daily_table(days, rows))
+    return page("Daily totals", body, caller, active="totals")
+

@@ -1,0 +1,134 @@
+"""Orders: the shop opens payments here; shop and operators read them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from app.errors import InvalidRequest
+from app.kit.deps import GatewayDep, OpsDep, OrderCreatorDep, ReaderDep, SessionDep
+from app.kit.responses import API_ERRORS
+from app.orders.history import order_with_history
+from app.orders.queries import FILTER_PARAMS, SortKey, csv_stream, orders_page, parse_filter
+from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderDetailOut
+from app.orders.service import create_order, create_order_from_intent
+from app.payments.receipts import issue_cash_receipt, transaction_receipt
+from app.payments.service import MAX_AMOUNT
+from app.payments.sync import sync_order
+from app.refunds.service import cancel_order
+
+router = APIRouter(prefix="/orders", tags=["orders"], responses=API_ERRORS)
+
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+@router.post("", status_code=201)
+async def post_order(
+    body: OrderCreate | IntentOrderCreate,
+    session: SessionDep,
+    gateway: GatewayDep,
+    _: OrderCreatorDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Create an order and its Payletter payment window (shop token, or a signed intent)."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
+    if isinstance(body, IntentOrderCreate):
+        result = await create_order_from_intent(session, gateway, body)
+    else:
+        result = await create_order(session, gateway, body, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
+
+
+@router.get("", responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                                 "description": "A page of orders (JSON), or every match (CSV)"}})
+async def list_orders(
+    request: Request, session: SessionDep, gateway: GatewayDep, _: ReaderDep,
+    sort: str | None = None, cursor: str | None = None, limit: int = 50,
+    format: Literal["json", "csv"] | None = None, totals: bool = True,
+) -> Response:
+    """Orders by filters named after the columns; keyset pages with totals, or CSV."""
+    unknown = sorted(set(request.query_params) - LIST_PARAMS)
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {unknown[0]!r}; filters are "
+                             f"{', '.join(FILTER_PARAMS)}", field=unknown[0])
+    flt = parse_filter(request.query_params)
+    sort_key = SortKey.parse(sort)
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        return StreamingResponse(
+            csv_stream(gateway.sessionmaker, flt, sort_key),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+    return JSONResponse(await orders_page(session, flt, sort=sort_key, cursor=cursor,
+                                          limit=limit, totals=totals))
+
+
+@router.get("/{order_no}", responses={200: {"model": OrderDetailOut}})
+async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+    """One order with every delivery, state change, refund and audit entry on record."""
+    return await order_with_history(session, order_no)
+
+
+class CancelBody(BaseModel):
+    """`{}` refunds the whole remaining amount; `{"amount": N}` a part of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Bounded like every amount we store (BIGINT; SQLite's INTEGER is 64-bit too).
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+    taxfree_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+    tax_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
+
+
+@router.post("/{order_no}/cancel")
+async def cancel(
+    order_no: str, body: CancelBody, session: SessionDep, gateway: GatewayDep, role: OpsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Refund a paid order, in full or in part (checked against the method's rules)."""
+    answer = await cancel_order(
+        session, gateway, order_no, amount=body.amount, taxfree_amount=body.taxfree_amount,
+        tax_amount=body.tax_amount, idempotency_key=idempotency_key, actor=role)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+@router.post("/{order_no}/sync")
+async def sync(order_no: str, session: SessionDep, gateway: GatewayDep, role: OpsDep
+               ) -> dict[str, Any]:
+    """Ask Payletter about this order (payment and unknown refunds) and settle it."""
+    return await sync_order(session, gateway, order_no, actor=role)
+
+
+class CashReceiptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["0", "1", "2"] | None = Field(
+        default=None, description="0 buyer chooses, 1 income deduction, 2 expense proof")
+    tax_flag: Literal["Y", "N"] | None = Field(
+        default=None, description="Payletter's: N = VAT included, Y = not included")
+
+
+@router.post("/{order_no}/cash-receipt")
+async def cash_receipt(
+    order_no: str, body: CashReceiptBody, session: SessionDep, gateway: GatewayDep,
+    role: ReaderDep,
+) -> JSONResponse:
+    """Open Payletter's cash receipt page for a paid order; answers its URL."""
+    status, answer = await issue_cash_receipt(session, gateway, order_no,
+                                              receipt_type=body.type, tax_flag=body.tax_flag,
+                                              actor=role)
+    return JSONResponse(answer, status_code=status)
+
+
+@router.get("/{order_no}/receipt")
+async def receipt(order_no: str, session: SessionDep, gateway: GatewayDep, role: ReaderDep
+                  ) -> dict[str, str]:
+    """The URL of Payletter's transaction confirmation (거래 내역 확인서)."""
+    return {"receipt_url": await transaction_receipt(session, gateway, order_no, actor=role)}

@@ -1,0 +1,110 @@
+"""TODO"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from app.payments.schemas import DeliveryOut
+
+YesNo = Literal["Y", "N"]
+
+
+class OrderCreate(BaseModel):
+    """The order terms a shop sends. Field rules are Payletter's, checked before storing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_no: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Generated when absent.",
+    )
+    client_id: str | None = Field(default=None, description="Primary merchant when absent.")
+    pgcode: str
+    amount: StrictInt = Field(description="Whole won.")
+    taxfree_amount: StrictInt | None = None
+    tax_amount: StrictInt | None = None
+    product_name: str
+    user_id: str = Field(min_length=1, max_length=50)
+    user_name: str | None = None
+    service_name: str | None = None
+    custom_parameter: str | None = None
+    email_flag: YesNo | None = None
+    email_addr: str | None = None
+    autopay_flag: YesNo | None = None
+    receipt_flag: YesNo | None = None
+    keyin_flag: YesNo | None = None
+    inapp_flag: YesNo | None = None
+    app_return_url: str | None = None
+    app_cancel_url: str | None = None
+    expire_date: str | None = None
+    expire_time: str | None = None
+    disposable_cup_deposit: StrictInt | None = None
+    company_name_flag: YesNo | None = None
+
+
+class IntentOrderCreate(BaseModel):
+    """An order from the shop's frontend: the backend's signed intent, and the buyer's pick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: str = Field(min_length=1, max_length=8192,
+                        description="pli1.<payload>.<signature>, signed by the shop's backend")
+    pgcode: str | None = Field(default=None, max_length=20,
+                               description="The buyer's method, when the intent allows several")
+
+
+class TransitionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: str
+    to_status: str
+    event: str
+    reason: str | None
+    delivery_id: int | None
+    created_at: datetime
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    order_no: str
+    client_id: str
+    pgcode: str
+    status: str
+    amount: int
+    taxfree_amount: int
+    tax_amount: int
+    cancelled_amount: int
+    disposable_cup_deposit: int | None
+    product_name: str
+    user_id: str
+    user_name: str | None
+    service_name: str | None
+    custom_parameter: str | None
+    token: str | None
+    online_url: str | None
+    mobile_url: str | None
+    tid: str | None
+    cid: str | None
+    paid_pgcode: str | None
+    pay_info: str | None
+    card_info: str | None
+    install_month: int | None
+    transaction_date: datetime | None
+    paid_at: datetime | None
+    payment_details: dict[str, Any]
+    review_reason: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderDetailOut(OrderOut):
+    deliveries: list[DeliveryOut]
+    transitions: list[TransitionOut]

@@ -1,0 +1,49 @@
+"""Operators: the outbox of shop webhooks, and replaying events."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from app.db import utcnow
+from app.errors import NotFound
+from app.kit.deps import OpsDep, SessionDep
+from app.kit.responses import API_ERRORS
+from app.webhooks.repository import OutboxRepository
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=API_ERRORS)
+
+EventStatus = Literal["pending", "delivered", "dead"]
+
+
+@router.get("/events")
+async def list_events(
+    session: SessionDep, _: OpsDep, status: EventStatus | None = None,
+    order_no: str | None = None, limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The newest outbox events, optionally by status or order."""
+    events = await OutboxRepository(session).list(status=status, order_no=order_no,
+                                                  limit=max(1, min(limit, 1000)))
+    return [
+        {"event_id": e.event_id, "type": e.type, "order_no": e.order_no, "status": e.status,
+         "attempts": e.attempts, "next_attempt_at": e.next_attempt_at,
+         "last_status": e.last_status, "last_error": e.last_error,
+         "created_at": e.created_at, "delivered_at": e.delivered_at}
+        for e in events
+    ]
+
+
+@router.post("/events/{event_id}/replay")
+async def replay_event(event_id: str, session: SessionDep, _: OpsDep) -> dict[str, int]:
+    """Send one event again (same webhook-id), whatever its state."""
+    count = await OutboxRepository(session).replay(event_id=event_id, now=utcnow())
+    if count == 0:
+        raise NotFound(f"no event {event_id!r}")
+    return {"replayed": count}
+
+
+@router.post("/events/replay-dead")
+async def replay_dead(session: SessionDep, _: OpsDep) -> dict[str, int]:
+    """Send every dead event again."""
+    return {"replayed": await OutboxRepository(session).replay(now=utcnow())}
