@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of stored billkeys and of the autopay payments mobile's rules count."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO"""
+"""What the billing API accepts: charges and amount-0 registrations."""
 
 from __future__ import annotations
 

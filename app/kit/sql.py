@@ -1,4 +1,5 @@
-"""TODO"""
+"""Query helpers every repository shares: dialect-aware INSERT … ON CONFLICT, optional
+equality filters, keyset pages over ids."""
 
 from __future__ import annotations
 

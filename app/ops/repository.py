@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of the audit log and the ops page's sessions; services flush, never commit."""
 
 from __future__ import annotations
 

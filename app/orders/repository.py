@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of orders, their transitions, idempotency keys and order searches."""
 
 from __future__ import annotations
 

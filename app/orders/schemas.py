@@ -1,4 +1,4 @@
-"""TODO"""
+"""What the orders API accepts and answers (Payletter's field names throughout)."""
 
 from __future__ import annotations
 

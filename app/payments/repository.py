@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of stored deliveries (every return, callback and cancel that arrived)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO"""
+"""A stored delivery as the API shows it (never its raw body)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of reconciliation runs (and the lock that makes one run per date)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of refunds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO"""
+"""Queries of the outbox: claiming batches under a lease, marking them, listing them."""
 
 from __future__ import annotations
 
