@@ -55,7 +55,7 @@ from app.payments.repository import DeliveryRepository
 from app.payments.service import replay_delivery
 from app.payments.sync import sync_order
 from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
-from app.refunds.service import cancel_order
+from app.refunds.service import RefundOutcome, cancel_order
 from app.settings import ConfigError, Settings, load_settings
 from app.webhooks.repository import OutboxRepository
 
@@ -651,7 +651,7 @@ def orders_cancel(obj: CliContext, order_no: str, amount: int | None,
     """Refund a paid order, in full or in part (the method's rules are checked first)."""
     settings = obj.load_settings()
 
-    async def work() -> tuple[int, dict[str, Any]]:
+    async def work() -> RefundOutcome:
         async with open_gateway(settings, payletter_transport=obj.payletter_transport
                                 ) as gateway:
             if not yes:
@@ -670,9 +670,10 @@ def orders_cancel(obj: CliContext, order_no: str, amount: int | None,
                     session, gateway, order_no, amount=amount, taxfree_amount=taxfree_amount,
                     tax_amount=tax_amount, idempotency_key=idempotency_key, actor=ACTOR)
                 await session.commit()
-        return answer.status_code, answer.body
+        return answer
 
-    status, body = run(work(), as_json=as_json)
+    outcome = run(work(), as_json=as_json)
+    body = outcome.body
     if as_json:
         emit_json(body)
     else:
@@ -683,9 +684,9 @@ def orders_cancel(obj: CliContext, order_no: str, amount: int | None,
         click.echo(f"order {order['order_no']}: {order['status']}, refunded "
                    f"{won(order['cancelled_amount'])} of {won(order['amount'])}")
     if body.get("message"):
-        click.echo(f"Error: {body['message']}" if status not in (200, 202)
-                   else body["message"], err=True)
-    exit_with(0 if status in (200, 202) else 1)
+        click.echo(body["message"] if outcome.accepted else f"Error: {body['message']}",
+                   err=True)
+    exit_with(0 if outcome.accepted else 1)
 
 
 @orders.command("sync")

@@ -17,8 +17,9 @@ class AppError(Exception):
 
     @property
     def headers(self) -> dict[str, str]:
-        """HTTP headers the answer carries besides the body."""
-        return {}
+        """HTTP headers the answer carries besides the body: Retry-After when it says when."""
+        retry_after = self.to_body()["error"].get("retry_after")
+        return {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else {}
 
     def to_body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.error_type, "message": self.message}
@@ -83,11 +84,6 @@ class TooManyRequests(AppError):
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(AppError):

@@ -26,6 +26,7 @@ from app.payments import endpoints as payletter
 from app.payments.sweeper import run_sweeper
 from app.reconciliation import endpoints as reconciliations
 from app.reconciliation.schedule import start_daily
+from app.refunds import endpoints as refunds
 from app.settings import Settings, load_settings
 from app.webhooks import endpoints as webhooks
 from app.webhooks.dispatcher import DispatchConfig, Dispatcher
@@ -87,6 +88,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(orders.router)
+    app.include_router(refunds.router)
     app.include_router(billing.router)
     app.include_router(payletter.router)
     app.include_router(webhooks.router)

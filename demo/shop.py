@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.errors import AppError, InvalidRequest
 from app.kit.deps import GatewayDep, SessionDep
+from app.kit.idempotency import Failed
 from app.models import Order
 from app.orders.intents import sign_intent
 from app.orders.repository import OrderRepository
@@ -138,10 +139,10 @@ async def demo_checkout(
         result = await create_order_from_intent(session, gateway, body)
     except AppError as exc:
         return RedirectResponse(f"/demo?error={quote(exc.message)}", status_code=303)
-    if result.status_code != 201:
-        message = str(result.body.get("error", {}).get("message", "could not open the payment"))
+    if isinstance(result, Failed):
+        message = result.error.message or "could not open the payment"
         return RedirectResponse(f"/demo?error={quote(message)}", status_code=303)
-    return RedirectResponse(str(result.body["online_url"]), status_code=303)
+    return RedirectResponse(str(result.view["online_url"]), status_code=303)
 
 
 def demo_extras(order: Order | None, signature: str | None) -> str:

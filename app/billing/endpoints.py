@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from app.billing.schemas import ChargeCreate, RegistrationCreate
@@ -18,15 +18,21 @@ from app.billing.service import (
     revoke_billkey,
 )
 from app.db import utcnow
-from app.errors import InvalidRequest
-from app.kit.deps import GatewayDep, OpsDep, ReaderDep, RowId, SessionDep, ShopDep
+from app.kit.deps import (
+    GatewayDep,
+    IdempotencyKeyDep,
+    OpsDep,
+    ReaderDep,
+    RowId,
+    SessionDep,
+    ShopDep,
+    respond,
+)
 from app.kit.responses import API_ERRORS
-from app.orders.service import CreateResult
 
 router = APIRouter(prefix="/billing", tags=["billing"], responses=API_ERRORS)
 
 BillingAction = Literal["autopay_charge", "autopay_registration", "billkey_revoke"]
-IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
 
 
 def request_time() -> datetime:
@@ -35,20 +41,6 @@ def request_time() -> datetime:
 
 
 NowDep = Annotated[datetime, Depends(request_time)]
-
-
-def _checked_key(idempotency_key: str | None) -> str | None:
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
-    return idempotency_key
-
-
-def _respond(result: CreateResult) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-    error = result.body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("retry_after"), int):
-        headers["Retry-After"] = str(error["retry_after"])
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers or None)
 
 
 @router.get("/billkeys")
@@ -85,12 +77,10 @@ async def post_charge(
     gateway: GatewayDep,
     role: ShopDep,
     now: NowDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Charge a stored billkey through v1.0/payments/autopay, once."""
-    result = await charge(session, gateway, body, _checked_key(idempotency_key), actor=role,
-                          now=now)
-    return _respond(result)
+    return respond(await charge(session, gateway, body, idempotency_key, actor=role, now=now))
 
 
 @router.post("/registrations", status_code=201)
@@ -99,11 +89,10 @@ async def post_registration(
     session: SessionDep,
     gateway: GatewayDep,
     role: ShopDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Open an amount-0 autopay window: the buyer's return brings the billkey."""
-    result = await register(session, gateway, body, _checked_key(idempotency_key), actor=role)
-    return _respond(result)
+    return respond(await register(session, gateway, body, idempotency_key, actor=role))
 
 
 @router.get("/audit")

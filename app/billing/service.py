@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.repository import BillkeyRepository
 from app.billing.schemas import ChargeCreate, RegistrationCreate
-from app.db import utcnow
+from app.db import commit_before_call, utcnow
 from app.errors import (
     AppError,
     Conflict,
@@ -56,16 +56,15 @@ from app.errors import (
     UpstreamTimeout,
 )
 from app.gateway import Gateway
+from app.kit import idempotency
+from app.kit.idempotency import Done, Failed, Result
 from app.models import Billkey, IdempotencyKey, Order
 from app.ops.audit import audit, audit_view
 from app.ops.repository import AuditRepository
 from app.orders.repository import OrderRepository
 from app.orders.schemas import OrderCreate
 from app.orders.service import (
-    CreateResult,
-    claim_key,
     fingerprint,
-    finish_key,
     new_order_no,
     open_payment,
     order_detail,
@@ -106,16 +105,6 @@ _PAID_STATES = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_CANCELLED,
 def settle_after(gateway: Gateway) -> timedelta:
     """How old an in-doubt attempt must be before "Payletter has no payment" is believed."""
     return timedelta(seconds=max(60.0, 4 * gateway.settings.payletter_timeout_seconds))
-
-
-@dataclass(frozen=True)
-class Answer:
-    result: CreateResult
-    retryable: bool = False  # free the Idempotency-Key instead of keeping this answer
-
-
-def _answer(error: AppError, *, retryable: bool = False) -> Answer:
-    return Answer(CreateResult(error.status_code, error.to_body()), retryable)
 
 
 # ---- views ----------------------------------------------------------------------------
@@ -343,27 +332,24 @@ def _same_charge(order: Order, body: ChargeCreate) -> bool:
 
 
 async def charge(session: AsyncSession, gateway: Gateway, body: ChargeCreate,
-                 idempotency_key: str | None, *, actor: str, now: datetime) -> CreateResult:
+                 idempotency_key: str | None, *, actor: str, now: datetime) -> Result:
     """Charge a stored billkey once. The caller's session commits (the order was committed
     once already, before Payletter was called)."""
-    claim: IdempotencyKey | None = None
+    key: IdempotencyKey | None = None
     if idempotency_key:
-        claim, replay = await claim_key(session, gateway, CHARGE_SCOPE, idempotency_key,
-                                        fingerprint(body))
-        if replay is not None:
-            return replay
-    answer = await _charge(session, gateway, body, claim, actor=actor, now=now)
-    if claim is not None:
-        if answer.retryable:
-            claim.locked_until = utcnow()  # the same request may come again at once
-        else:
-            finish_key(claim, answer.result)
+        claimed = await idempotency.claim(session, gateway, CHARGE_SCOPE, idempotency_key,
+                                          fingerprint(body))
+        if claimed.replay is not None:
+            return claimed.replay
+        key = claimed.key
+    result = await _charge(session, gateway, body, key, actor=actor, now=now)
+    idempotency.finish(key, result)
     await session.flush()
-    return answer.result
+    return result
 
 
 async def _charge(session: AsyncSession, gateway: Gateway, body: ChargeCreate,
-                  claim: IdempotencyKey | None, *, actor: str, now: datetime) -> Answer:
+                  claim: IdempotencyKey | None, *, actor: str, now: datetime) -> Result:
     orders = OrderRepository(session)
     existing: Order | None = None
     if claim is not None and claim.order_id is not None:
@@ -402,7 +388,7 @@ async def _charge(session: AsyncSession, gateway: Gateway, body: ChargeCreate,
             state.get("state") in _IN_DOUBT and resend_of is not None
             and state.get("sent_at") == resend_of)
         if locked.status != OrderStatus.CREATED or not may_send:
-            return _answer(Conflict("another request is charging this order right now; "
+            return Failed(Conflict("another request is charging this order right now; "
                                     "retry shortly for its outcome", order_no=locked.order_no),
                            retryable=True)
         _set_attempt(locked, state=SENDING, sent_at=now.isoformat(),
@@ -411,8 +397,9 @@ async def _charge(session: AsyncSession, gateway: Gateway, body: ChargeCreate,
         order = locked
     if claim is not None:
         claim.order_id = order.id
-    # Commit before calling Payletter: the attempt is on record before anything can happen.
-    await session.commit()
+    await session.flush()
+    # The attempt is on record before anything can happen.
+    await commit_before_call(session)
     return await _send(session, gateway, order, request, billkey.id, actor=actor, now=now)
 
 
@@ -449,7 +436,7 @@ async def _store_charge(session: AsyncSession, request: AutopayRequest, billkey_
 
 
 async def _send(session: AsyncSession, gateway: Gateway, order: Order, request: AutopayRequest,
-                billkey_id: int, *, actor: str, now: datetime) -> Answer:
+                billkey_id: int, *, actor: str, now: datetime) -> Result:
     order_no = order.order_no
     try:
         result = await gateway.payletter.autopay(request)
@@ -461,7 +448,7 @@ async def _send(session: AsyncSession, gateway: Gateway, order: Order, request: 
         await audit(session, actor=actor, action=CHARGE, outcome="refused", order=order,
                     billkey_id=billkey_id, amount=order.amount, payletter_code=exc.code,
                     message=exc.message)
-        return _answer(PaymentRefused(message, order_no=order_no, payletter_code=exc.code))
+        return Failed(PaymentRefused(message, order_no=order_no, payletter_code=exc.code))
     except PayletterTransportError as exc:
         if not exc.may_have_reached_payletter:
             return await _not_sent(session, order_no, billkey_id, exc, actor=actor)
@@ -475,7 +462,7 @@ async def _send(session: AsyncSession, gateway: Gateway, order: Order, request: 
         await transition(session, order, OrderEvent.REQUEST_REFUSED, reason=str(exc))
         await audit(session, actor=actor, action=CHARGE, outcome="refused", order=order,
                     billkey_id=billkey_id, message=str(exc))
-        return _answer(InvalidRequest(str(exc), order_no=order_no))
+        return Failed(InvalidRequest(str(exc), order_no=order_no))
     return await _settle_paid(
         session, order, billkey_id, tid=result.tid, amount=result.amount, cid=result.cid,
         transaction_date=result.transaction_date, verification="autopay_answer",
@@ -496,18 +483,18 @@ async def _mark(session: AsyncSession, order_no: str, state: str, error: str | N
 
 
 async def _not_sent(session: AsyncSession, order_no: str, billkey_id: int, exc: PayletterError,
-                    *, actor: str) -> Answer:
+                    *, actor: str) -> Result:
     order = await _mark(session, order_no, NOT_SENT, str(exc))
     log.warning("autopay for order %s not sent: %s", order_no, type(exc).__name__)
     await audit(session, actor=actor, action=CHARGE, outcome="not_sent", order=order,
                 billkey_id=billkey_id, amount=order.amount, error=str(exc))
-    return _answer(UpstreamError(f"Payletter could not take the charge ({exc}); nothing was "
+    return Failed(UpstreamError(f"Payletter could not take the charge ({exc}); nothing was "
                                  "charged. Retry the same request.", order_no=order_no),
                    retryable=True)
 
 
 async def _unknown(session: AsyncSession, order_no: str, billkey_id: int, exc: PayletterError,
-                   *, actor: str) -> Answer:
+                   *, actor: str) -> Result:
     order = await _mark(session, order_no, UNKNOWN, str(exc))
     log.warning("autopay for order %s: outcome unknown (%s)", order_no, type(exc).__name__)
     await audit(session, actor=actor, action=CHARGE, outcome="unknown", order=order,
@@ -519,18 +506,19 @@ async def _unknown(session: AsyncSession, order_no: str, billkey_id: int, exc: P
                "Payletter (payments/status) before charging again, so it never charges twice. "
                f"Operators: POST /orders/{order_no}/sync.")
     error_cls = UpstreamTimeout if isinstance(exc, PayletterTimeout) else UpstreamError
-    return _answer(error_cls(message, order_no=order_no, reason="outcome_unknown"),
+    return Failed(error_cls(message, order_no=order_no, reason="outcome_unknown"),
                    retryable=True)
 
 
 async def _settle_in_doubt(session: AsyncSession, gateway: Gateway, order: Order, *,
-                           actor: str, now: datetime) -> Answer | None:
+                           actor: str, now: datetime) -> Result | None:
     """An earlier attempt may have charged: settle from payments/status, or say to wait.
     None: Payletter has no payment long after the attempt, so the caller sends again."""
     sent_at = _parse_time(_attempt(order).get("sent_at")) or order.created_at
     billkey_id = _billkey_id_of(order)
     client_id, order_no = order.client_id, order.order_no
-    await session.commit()  # keep the key's take-over; no transaction across HTTP
+    await session.flush()
+    await commit_before_call(session)  # keep the key's take-over
     try:
         status = await gateway.payletter.payment_status(client_id, order_no)
         evidence: Any = status.model_dump(mode="json")
@@ -541,7 +529,7 @@ async def _settle_in_doubt(session: AsyncSession, gateway: Gateway, order: Order
                     type(exc).__name__)
         await audit(session, actor=actor, action=CHARGE, outcome="unknown", order=order,
                     billkey_id=billkey_id, reason="payments/status failed", error=str(exc))
-        return _answer(UpstreamError(
+        return Failed(UpstreamError(
             "an earlier attempt of this charge has no known outcome and Payletter could not be "
             "asked about it (payments/status); nothing was sent again. Retry later.",
             order_no=order_no, reason="outcome_unknown"), retryable=True)
@@ -554,7 +542,7 @@ async def _settle_in_doubt(session: AsyncSession, gateway: Gateway, order: Order
     if status is not None:
         await audit(session, actor=actor, action=CHARGE, outcome="unknown", order=order,
                     billkey_id=billkey_id, evidence={"payments/status": evidence})
-        return _answer(Conflict(
+        return Failed(Conflict(
             f"Payletter reports status_code {status.status_code} for order {order_no}, not an "
             "approved payment; nothing was sent again. An operator should look at it "
             f"(POST /orders/{order_no}/sync).", order_no=order_no, reason="outcome_unknown"),
@@ -564,7 +552,7 @@ async def _settle_in_doubt(session: AsyncSession, gateway: Gateway, order: Order
         seconds = math.ceil(wait.total_seconds())
         await audit(session, actor=actor, action=CHARGE, outcome="pending", order=order,
                     billkey_id=billkey_id, evidence={"payments/status": evidence})
-        return _answer(Conflict(
+        return Failed(Conflict(
             f"Payletter has no payment for order {order_no} yet, but the earlier attempt may "
             f"still be on its way; nothing was sent again. Retry in {seconds} s: if Payletter "
             "still has none then, the charge is sent once more.", order_no=order_no,
@@ -588,7 +576,7 @@ async def _settle_paid(
     session: AsyncSession, order: Order, billkey_id: int | None, *, tid: str, amount: int,
     cid: str | None, transaction_date: datetime | None, verification: str,
     evidence: dict[str, Any], actor: str, charged_at: datetime,
-) -> Answer:
+) -> Result:
     """Payletter said the money was taken: apply it like any confirmed result."""
     extra: dict[str, Any] = {}
     if cid:
@@ -605,7 +593,7 @@ async def _settle_paid(
         await audit(session, actor=actor, action=CHARGE, outcome=outcome.outcome, order=settled,
                     billkey_id=billkey_id, amount=settled.amount, tid=tid, evidence=evidence,
                     message=outcome.message)
-        return _answer(Conflict(f"Payletter charged (tid {tid}), but {outcome.message}",
+        return Failed(Conflict(f"Payletter charged (tid {tid}), but {outcome.message}",
                                 order_no=settled.order_no))
     if billkey_id is not None:
         billkey = await BillkeyRepository(session).lock(billkey_id)
@@ -619,32 +607,32 @@ async def _settle_paid(
                 billkey_id=billkey_id, amount=settled.amount, tid=tid,
                 verification=verification, evidence=evidence)
     await session.flush()
-    return Answer(CreateResult(201, _charge_view(settled)))
+    return Done(_charge_view(settled))
 
 
 def _charge_view(order: Order) -> dict[str, Any]:
     return order_detail(order) | {"billkey_id": _billkey_id_of(order)}
 
 
-def _answer_from_state(order: Order) -> Answer:
+def _answer_from_state(order: Order) -> Result:
     """The outcome of a charge that was settled meanwhile (sync, sweeper, another retry)."""
     status = OrderStatus(order.status)
     if status in _PAID_STATES:
-        return Answer(CreateResult(201, _charge_view(order)))
+        return Done(_charge_view(order))
     if status is OrderStatus.FAILED:
-        return _answer(PaymentRefused(order.last_error or "the charge failed",
+        return Failed(PaymentRefused(order.last_error or "the charge failed",
                                       order_no=order.order_no))
     if status is OrderStatus.ABANDONED:
-        return _answer(Conflict("this charge was given up: Payletter had no payment for it, so "
+        return Failed(Conflict("this charge was given up: Payletter had no payment for it, so "
                                 "nothing was charged. Send a new charge (new Idempotency-Key).",
                                 order_no=order.order_no, reason="abandoned"))
     reason = f": {order.review_reason}" if order.review_reason else ""
-    return _answer(Conflict(f"order {order.order_no} is {status.value}{reason}",
+    return Failed(Conflict(f"order {order.order_no} is {status.value}{reason}",
                             order_no=order.order_no))
 
 
 async def _refuse(session: AsyncSession, existing: Order | None, body: ChargeCreate,
-                  error: AppError, *, actor: str) -> Answer:
+                  error: AppError, *, actor: str) -> Result:
     """Refused before reaching Payletter: on record, and the order (if any) failed."""
     order: Order | None = None
     if existing is not None:
@@ -656,14 +644,14 @@ async def _refuse(session: AsyncSession, existing: Order | None, body: ChargeCre
     await audit(session, actor=actor, action=CHARGE, outcome="refused", order=order,
                 order_no=body.order_no, billkey_id=body.billkey_id, amount=body.amount,
                 reason=error.extra.get("reason"), message=error.message)
-    return _answer(error)
+    return Failed(error)
 
 
 # ---- amount-0 registration -------------------------------------------------------------
 
 
 async def register(session: AsyncSession, gateway: Gateway, body: RegistrationCreate,
-                   idempotency_key: str | None, *, actor: str) -> CreateResult:
+                   idempotency_key: str | None, *, actor: str) -> Result:
     """Open an amount-0 autopay window (merchants contracted for it, like `auto_test1`).
 
     The buyer's return carries the billkey (no callback: no money moved); it is applied like
@@ -675,14 +663,14 @@ async def register(session: AsyncSession, gateway: Gateway, body: RegistrationCr
                                 scope=REGISTRATION_SCOPE, registration=True)
     if result.replayed:
         return result
-    error = result.body.get("error")
-    order_no = result.body.get("order_no") or (error or {}).get("order_no")
+    if isinstance(result, Done):
+        order_no, outcome, message = result.view["order_no"], "window_issued", None
+    else:
+        order_no = result.error.extra.get("order_no")
+        outcome = "error" if result.retryable else "refused"
+        message = result.error.message
     order = await OrderRepository(session).get_by_order_no(order_no) if order_no else None
-    outcome = ("window_issued" if result.status_code == 201
-               else "refused" if result.status_code < 500 else "error")
     await audit(session, actor=actor, action=REGISTRATION, outcome=outcome, order=order,
                 order_no=order_no, client_id=order.client_id if order else body.client_id,
-                user_id=body.user_id, pgcode=body.pgcode, status_code=result.status_code,
-                message=(error or {}).get("message"))
+                user_id=body.user_id, pgcode=body.pgcode, message=message)
     return result
-

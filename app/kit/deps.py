@@ -6,12 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import session_scope
-from app.errors import Forbidden, TooManyRequests, Unauthorized
+from app.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
 from app.gateway import Gateway
+from app.kit.idempotency import Done, Result
 from app.kit.net import IPAddress, client_address
 from app.kit.security import token_in
 from app.kit.throttle import source_key
@@ -94,6 +96,28 @@ def caller_role(request: Request, gateway: GatewayDep) -> Role:
 
 
 RoleDep = Annotated[Role, Depends(caller_role)]
+
+
+def idempotency_key(
+    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> str | None:
+    """The Idempotency-Key header: a retry with the same key gets the same answer."""
+    if key is not None and not key.strip():
+        raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
+    return key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+def respond(result: Result, *, status_code: int = 201) -> JSONResponse:
+    """A service's Done/Failed as the answer (the same one again to a replayed request)."""
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if isinstance(result, Done):
+        return JSONResponse(result.view, status_code=status_code, headers=headers or None)
+    error = result.error
+    return JSONResponse(error.to_body(), status_code=error.status_code,
+                        headers={**error.headers, **headers} or None)
 
 
 def require_shop(role: RoleDep) -> Role:

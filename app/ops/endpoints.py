@@ -66,6 +66,7 @@ from app.orders.queries import (
 from app.orders.repository import OrderRepository, OrderSearchRepository
 from app.payletter.models import KST
 from app.payments.repository import DeliveryRepository
+from app.refunds.endpoints import refund_status_code
 from app.refunds.repository import RefundRepository
 from app.refunds.service import REFUNDABLE, check_refundable
 from app.refunds.service import cancel_order as refund_order
@@ -468,7 +469,7 @@ async def cancel(
         refunded=views.won(order["cancelled_amount"]), total=views.won(order["amount"]),
         href=views.order_href(order_no))
     log.info("ops page: refund %s of order %s: %s", refund["id"], order_no, refund["status"])
-    return page("Refund", body, caller, status_code=answer.status_code)
+    return page("Refund", body, caller, status_code=refund_status_code(answer))
 
 
 # -- the review queue and the daily totals ------------------------------------------------

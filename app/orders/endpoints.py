@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import InvalidRequest
-from app.kit.deps import GatewayDep, OpsDep, OrderCreatorDep, ReaderDep, SessionDep
+from app.kit.deps import (
+    GatewayDep,
+    IdempotencyKeyDep,
+    OpsDep,
+    OrderCreatorDep,
+    ReaderDep,
+    SessionDep,
+    respond,
+)
 from app.kit.responses import API_ERRORS
 from app.orders.history import order_with_history
 from app.orders.queries import FILTER_PARAMS, SortKey, csv_stream, orders_page, parse_filter
 from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderDetailOut
 from app.orders.service import create_order, create_order_from_intent
 from app.payments.receipts import issue_cash_receipt, transaction_receipt
-from app.payments.service import MAX_AMOUNT
 from app.payments.sync import sync_order
-from app.refunds.service import cancel_order
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=API_ERRORS)
-
-IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
-
 
 @router.post("", status_code=201)
 async def post_order(
@@ -31,17 +34,12 @@ async def post_order(
     session: SessionDep,
     gateway: GatewayDep,
     _: OrderCreatorDep,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyDep,
 ) -> JSONResponse:
     """Create an order and its Payletter payment window (shop token, or a signed intent)."""
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidRequest("Idempotency-Key must not be empty", field="Idempotency-Key")
     if isinstance(body, IntentOrderCreate):
-        result = await create_order_from_intent(session, gateway, body)
-    else:
-        result = await create_order(session, gateway, body, idempotency_key)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+        return respond(await create_order_from_intent(session, gateway, body))
+    return respond(await create_order(session, gateway, body, idempotency_key))
 
 
 LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
@@ -76,29 +74,6 @@ async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[st
     return await order_with_history(session, order_no)
 
 
-class CancelBody(BaseModel):
-    """`{}` refunds the whole remaining amount; `{"amount": N}` a part of it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Bounded like every amount we store (BIGINT; SQLite's INTEGER is 64-bit too).
-    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT)
-    taxfree_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-    tax_amount: StrictInt | None = Field(default=None, ge=0, le=MAX_AMOUNT)
-
-
-@router.post("/{order_no}/cancel")
-async def cancel(
-    order_no: str, body: CancelBody, session: SessionDep, gateway: GatewayDep, role: OpsDep,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
-    """Refund a paid order, in full or in part (checked against the method's rules)."""
-    answer = await cancel_order(
-        session, gateway, order_no, amount=body.amount, taxfree_amount=body.taxfree_amount,
-        tax_amount=body.tax_amount, idempotency_key=idempotency_key, actor=role)
-    return JSONResponse(answer.body, status_code=answer.status_code)
-
-
 @router.post("/{order_no}/sync")
 async def sync(order_no: str, session: SessionDep, gateway: GatewayDep, role: OpsDep
                ) -> dict[str, Any]:
@@ -121,10 +96,9 @@ async def cash_receipt(
     role: ReaderDep,
 ) -> JSONResponse:
     """Open Payletter's cash receipt page for a paid order; answers its URL."""
-    status, answer = await issue_cash_receipt(session, gateway, order_no,
-                                              receipt_type=body.type, tax_flag=body.tax_flag,
-                                              actor=role)
-    return JSONResponse(answer, status_code=status)
+    return respond(await issue_cash_receipt(session, gateway, order_no, receipt_type=body.type,
+                                            tax_flag=body.tax_flag, actor=role),
+                   status_code=200)
 
 
 @router.get("/{order_no}/receipt")

@@ -12,16 +12,13 @@ from sqlalchemy import (
     func,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.db import utcnow
 from app.kit.korea_time import KST
 from app.kit.sql import id_range, insert_for
 from app.models import (
-    IdempotencyKey,
     Order,
     OrderTransition,
 )
@@ -133,45 +130,6 @@ class OrderRepository:
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(select(Order.status, func.count()).group_by(Order.status))
         return {status: count for status, count in rows.all()}
-
-
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def claim(
-        self, scope: str, key: str, request_hash: str, locked_until: datetime
-    ) -> IdempotencyKey | None:
-        """Take the key for this request; None if it already exists."""
-        stmt = (
-            insert_for(self.session, IdempotencyKey)
-            .values(scope=scope, key=key, request_hash=request_hash, created_at=utcnow(),
-                    locked_until=locked_until)
-            .on_conflict_do_nothing(index_elements=["scope", "key"])
-            .returning(IdempotencyKey)
-        )
-        return (await self.session.scalars(stmt)).first()
-
-    async def get(self, scope: str, key: str) -> IdempotencyKey | None:
-        stmt = select(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.key == key
-        )
-        return await self.session.scalar(stmt)
-
-    async def take_over(self, row_id: int, locked_until: datetime) -> IdempotencyKey | None:
-        """Take an unfinished key whose holder's lease ran out (it failed or crashed)."""
-        stmt = (
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.id == row_id,
-                IdempotencyKey.response_status.is_(None),
-                IdempotencyKey.locked_until < utcnow(),
-            )
-            .values(locked_until=locked_until)
-            .returning(IdempotencyKey)
-            .execution_options(populate_existing=True)
-        )
-        return (await self.session.scalars(stmt)).first()
 
 
 class OrderSearchRepository:

@@ -12,17 +12,15 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import commit_before_call, utcnow
 from app.errors import (
-    AppError,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -31,10 +29,12 @@ from app.errors import (
     UpstreamTimeout,
 )
 from app.gateway import Gateway
+from app.kit import idempotency
+from app.kit.idempotency import Done, Failed, Result
 from app.kit.security import sign_link, verify_link
 from app.models import Delivery, IdempotencyKey, Order, OrderTransition
 from app.orders.intents import IntentError, verify_intent
-from app.orders.repository import IdempotencyRepository, OrderRepository
+from app.orders.repository import OrderRepository
 from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderOut, TransitionOut
 from app.orders.states import OrderEvent, OrderStatus
 from app.orders.transitions import transition
@@ -63,13 +63,6 @@ _TERMS = ("client_id", "pgcode", "amount", "taxfree_amount", "tax_amount", "prod
 _COLUMNS = ("pgcode", "amount", "taxfree_amount", "product_name", "user_id", "user_name",
             "service_name", "custom_parameter", "email_flag", "email_addr", "autopay_flag",
             "receipt_flag", "disposable_cup_deposit")
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool = False
 
 
 def new_order_no() -> str:
@@ -133,7 +126,7 @@ def build_payment_request(
 
 async def create_order(
     session: AsyncSession, gateway: Gateway, body: OrderCreate, idempotency_key: str | None
-) -> CreateResult:
+) -> Result:
     return await open_payment(session, gateway, body, idempotency_key)
 
 
@@ -142,7 +135,7 @@ INTENT_SCOPE = "orders.intent"
 
 async def create_order_from_intent(
     session: AsyncSession, gateway: Gateway, body: IntentOrderCreate
-) -> CreateResult:
+) -> Result:
     """An order the shop's backend signed, posted by the buyer's browser.
 
     The terms come only from the verified intent; the browser may only pick the method
@@ -200,70 +193,36 @@ async def open_payment(
     *,
     scope: str = IDEMPOTENCY_SCOPE,
     registration: bool = False,
-) -> CreateResult:
+) -> Result:
     """Store the order, then open its payment window (`registration`: amount-0 billkey
     sign-up through `request_autopay_registration`)."""
     request = build_payment_request(gateway, body, body.order_no or new_order_no(),
                                     registration=registration)
-    claim: IdempotencyKey | None = None
+    key: IdempotencyKey | None = None
     if idempotency_key:
-        claim, replay = await claim_key(session, gateway, scope, idempotency_key,
-                                        fingerprint(body))
-        if replay is not None:
-            return replay
-        if claim is not None and claim.order_id is not None and body.order_no is None:
+        claimed = await idempotency.claim(session, gateway, scope, idempotency_key,
+                                          fingerprint(body))
+        if claimed.replay is not None:
+            return claimed.replay
+        key = claimed.key
+        if key is not None and key.order_id is not None and body.order_no is None:
             # A retry after a failed Payletter call: continue the order it created.
-            resumed = await OrderRepository(session).get_by_id(claim.order_id)
+            resumed = await OrderRepository(session).get_by_id(key.order_id)
             if resumed is not None:
                 request = build_payment_request(gateway, body, resumed.order_no,
                                                 registration=registration)
 
     order = await _store_order(session, request)
-    if claim is not None:
-        claim.order_id = order.id
-    # Commit before calling Payletter: the window must never exist for an order we lost.
-    await session.commit()
+    if key is not None:
+        key.order_id = order.id
+    await session.flush()
+    # The window must never exist for an order we lost.
+    await commit_before_call(session)
 
     result = await _open_window(session, gateway, order, request, registration=registration)
-    finish_key(claim, result)
+    idempotency.finish(key, result)
     await session.flush()
     return result
-
-
-def finish_key(claim: IdempotencyKey | None, result: CreateResult) -> None:
-    """Keep a final answer on the key; free it at once for a retryable one (5xx)."""
-    if claim is None:
-        return
-    if result.status_code < 500:
-        claim.response_status, claim.response_body = result.status_code, result.body
-        claim.completed_at = utcnow()
-    else:  # retryable: free the key now so the same request can run again
-        claim.locked_until = utcnow()
-
-
-async def claim_key(
-    session: AsyncSession, gateway: Gateway, scope: str, key: str, request_hash: str
-) -> tuple[IdempotencyKey | None, CreateResult | None]:
-    """Own the key (within `scope`) for this request, or say what to answer instead."""
-    keys = IdempotencyRepository(session)
-    # Long enough to cover one Payletter call; a holder that crashed frees it after this.
-    lease = timedelta(seconds=2 * gateway.settings.payletter_timeout_seconds + 5)
-    claim = await keys.claim(scope, key, request_hash, utcnow() + lease)
-    if claim is not None:
-        return claim, None
-    existing = await keys.get(scope, key)
-    if existing is None:  # deleted under us; vanishingly rare
-        raise Conflict("a request with this Idempotency-Key just changed; retry it")
-    if existing.request_hash != request_hash:
-        raise InvalidRequest("Idempotency-Key was already used with a different request body",
-                             field="Idempotency-Key")
-    if existing.response_status is not None and existing.response_body is not None:
-        replay = CreateResult(existing.response_status, existing.response_body, replayed=True)
-        return None, replay
-    taken = await keys.take_over(existing.id, utcnow() + lease)
-    if taken is None:
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry later")
-    return taken, None
 
 
 async def _store_order(session: AsyncSession, request: PaymentRequest) -> Order:
@@ -304,35 +263,36 @@ def _options(request: PaymentRequest) -> dict[str, Any]:
 async def _open_window(
     session: AsyncSession, gateway: Gateway, order: Order, request: PaymentRequest, *,
     registration: bool = False,
-) -> CreateResult:
+) -> Result:
     payletter = gateway.payletter
     call = payletter.request_autopay_registration if registration else payletter.request_payment
     try:
         window: PaymentWindow = await call(request)
     except BusinessRuleError as exc:
         await _refused(session, order, str(exc))
-        return _error_result(PaymentRefused(
+        return Failed(PaymentRefused(
             f"Payletter refused the payment: {exc.message}", order_no=order.order_no,
             payletter_code=exc.code))
     except PayletterTimeout as exc:
         await _remember_error(session, order, str(exc))
-        return _error_result(UpstreamTimeout(
+        return Failed(UpstreamTimeout(
             "Payletter did not answer in time; no payment window was handed out. "
-            "Retry the same request.", order_no=order.order_no))
+            "Retry the same request.", order_no=order.order_no), retryable=True)
     except (PayletterTransportError, PayletterAPIError) as exc:
         await _remember_error(session, order, str(exc))
-        return _error_result(UpstreamError(
-            f"Payletter could not open the payment: {exc}", order_no=order.order_no))
+        return Failed(UpstreamError(
+            f"Payletter could not open the payment: {exc}", order_no=order.order_no),
+            retryable=True)
     except PayletterError as exc:  # validation at the SDK: should have been caught above
         await _refused(session, order, str(exc))
-        return _error_result(InvalidRequest(str(exc), order_no=order.order_no))
+        return Failed(InvalidRequest(str(exc), order_no=order.order_no))
 
     order = await _reload(session, order)
     order.token, order.online_url, order.mobile_url = (
         window.token, window.online_url, window.mobile_url)
     order.last_error = None
     await transition(session, order, OrderEvent.WINDOW_ISSUED, reason="payments/request ok")
-    return CreateResult(201, order_detail(order))
+    return Done(order_detail(order))
 
 
 async def _reload(session: AsyncSession, order: Order) -> Order:
@@ -351,10 +311,6 @@ async def _remember_error(session: AsyncSession, order: Order, message: str) -> 
     order = await _reload(session, order)
     order.last_error = message
     log.warning("payments/request failed for order %s: %s", order.order_no, message)
-
-
-def _error_result(error: AppError) -> CreateResult:
-    return CreateResult(error.status_code, error.to_body())
 
 
 def order_detail(

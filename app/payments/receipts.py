@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound, PaymentRefused, UpstreamError
 from app.gateway import Gateway
+from app.kit.idempotency import Done, Failed, Result
 from app.models import Order
 from app.ops.audit import audit
 from app.orders.repository import OrderRepository
@@ -27,8 +27,8 @@ async def _paid_order(session: AsyncSession, order_no: str) -> Order:
 
 async def issue_cash_receipt(session: AsyncSession, gateway: Gateway, order_no: str, *,
                              receipt_type: str | None, tax_flag: str | None, actor: str
-                             ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body). A refusal is answered, not raised, so its audit row commits."""
+                             ) -> Result:
+    """The receipt page's URL; a refusal is returned, not raised, so its audit row commits."""
     order = await _paid_order(session, order_no)
     assert order.tid is not None
     back = f"{gateway.settings.public_base}/payletter/result?{urlencode({'order_no': order_no})}"
@@ -39,13 +39,12 @@ async def issue_cash_receipt(session: AsyncSession, gateway: Gateway, order_no: 
     except BusinessRuleError as exc:
         await audit(session, actor=actor, action="cash_receipt", outcome="refused", order=order,
                     error=exc.message)
-        refused = PaymentRefused(f"Payletter refused the cash receipt: {exc.message}")
-        return refused.status_code, refused.to_body()
+        return Failed(PaymentRefused(f"Payletter refused the cash receipt: {exc.message}"))
     except PayletterError as exc:
         raise UpstreamError(f"Payletter could not issue the cash receipt: {exc}") from None
     await audit(session, actor=actor, action="cash_receipt", outcome="issued", order=order,
                 receipt_url=result.receipt_url)
-    return 200, {"receipt_url": result.receipt_url}
+    return Done({"receipt_url": result.receipt_url})
 
 
 async def transaction_receipt(session: AsyncSession, gateway: Gateway, order_no: str, *,

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.repository import BillkeyRepository
-from app.db import utcnow
+from app.db import commit_before_call, utcnow
 from app.errors import NotFound
 from app.gateway import Gateway
 from app.kit.bodies import BodyError, parse_fields
@@ -364,8 +364,7 @@ async def _confirm_with_payletter(
         # is asked as always.
         return _REPEAT, OrderEvent.APPROVED
     client_id, order_no, pgcode = order.client_id, order.order_no, order.pgcode
-    # Don't hold the database (SQLite's write lock, an open transaction) across HTTP.
-    await session.rollback()
+    await commit_before_call(session)  # nothing written yet; no lock held across HTTP
     try:
         status = await gateway.payletter.payment_status(client_id, order_no)
     except BusinessRuleError as exc:  # Payletter says no such payment

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import commit_before_call, utcnow
 from app.errors import NotFound, UpstreamError
 from app.gateway import Gateway
 from app.models import Order
@@ -71,7 +71,7 @@ async def sync_payment(session: AsyncSession, gateway: Gateway, order_no: str, *
     assert order is not None
     client_id, pgcode = order.client_id, order.pgcode
     amount, user_id = order.amount, order.user_id
-    await session.rollback()  # no transaction (SQLite: the write lock) across HTTP
+    await commit_before_call(session)
     evidence: dict[str, Any]
     try:
         status = await gateway.payletter.payment_status(client_id, order_no)
@@ -141,7 +141,7 @@ async def settle_refund(session: AsyncSession, gateway: Gateway, refund_id: int,
     assert order.tid is not None
     client_id, tid, amount, asked_at = order.client_id, order.tid, refund.amount, refund.created_at
     taken = {r.cid for r in await refunds.for_order(order.id) if r.status == "done" and r.cid}
-    await session.rollback()
+    await commit_before_call(session)
     try:
         rows = await _cancels_listed(gateway, client_id, {_korea_day(asked_at), _korea_day(now)})
     except PayletterError as exc:

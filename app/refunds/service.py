@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import commit_before_call, utcnow
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.gateway import Gateway
 from app.models import Order, Refund
@@ -39,9 +39,24 @@ REFUNDABLE = {OrderStatus.PAID, OrderStatus.PARTIALLY_CANCELLED}
 
 
 @dataclass(frozen=True)
-class CancelAnswer:
-    status_code: int
-    body: dict[str, Any]
+class RefundOutcome:
+    """A refund as it stands after the request, with its order. `sent` is False when the
+    cancel never reached Payletter (so it failed for sure, and nothing happened there)."""
+
+    refund: dict[str, Any]
+    order: dict[str, Any]
+    message: str | None = None
+    sent: bool = True
+
+    @property
+    def accepted(self) -> bool:
+        """Payletter took the cancel (done, or requested and still to be confirmed)."""
+        return self.refund["status"] in ("done", "requested")
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body = {"refund": self.refund, "order": self.order}
+        return body | ({"message": self.message} if self.message else {})
 
 
 def refund_view(refund: Refund) -> dict[str, Any]:
@@ -112,7 +127,7 @@ async def cancel_order(
     idempotency_key: str | None,
     actor: str,
     now: datetime | None = None,
-) -> CancelAnswer:
+) -> RefundOutcome:
     orders, refunds = OrderRepository(session), RefundRepository(session)
     order = await orders.lock_by_order_no(order_no)
     if order is None:
@@ -123,7 +138,7 @@ async def cancel_order(
             if amount is not None and existing.amount != amount:
                 raise InvalidRequest("Idempotency-Key was already used for another amount",
                                      field="Idempotency-Key")
-            return _answer(existing, order)
+            return _outcome(existing, order)
     in_flight = await refunds.in_flight_for(order.id)
     if in_flight is not None:
         raise Conflict(f"refund {in_flight.id} for this order is still {in_flight.status}; "
@@ -136,8 +151,8 @@ async def cancel_order(
         idempotency_key=idempotency_key, requested_by=actor, created_at=utcnow(),
         updated_at=utcnow()))
     refund_id, order_id = refund.id, order.id
-    # Commit before calling Payletter: the refund exists (and blocks a second one) first.
-    await session.commit()
+    # The refund exists (and blocks a second one) before anything can happen.
+    await commit_before_call(session)
 
     try:
         result = await _send(gateway, order, refund)
@@ -147,7 +162,7 @@ async def cancel_order(
     refund = await _locked_refund(refunds, refund_id)
     await complete_refund(session, order, refund, cid=result.cid,
                           cancel_date=result.cancel_date, actor=actor, evidence="cancel API")
-    return _answer(refund, order)
+    return _outcome(refund, order)
 
 
 async def _send(gateway: Gateway, order: Order, refund: Refund) -> CancelResult:
@@ -178,7 +193,7 @@ async def complete_refund(session: AsyncSession, order: Order, refund: Refund, *
 
 
 async def _settle_error(session: AsyncSession, refund_id: int, order_id: int,
-                        exc: PayletterError, actor: str) -> CancelAnswer:
+                        exc: PayletterError, actor: str) -> RefundOutcome:
     refunds = RefundRepository(session)
     refund = await _locked_refund(refunds, refund_id)
     order = await _locked_order(OrderRepository(session), order_id)
@@ -195,18 +210,17 @@ async def _settle_error(session: AsyncSession, refund_id: int, order_id: int,
     await session.flush()
     await audit(session, actor=actor, action=f"{refund.kind}_cancel", outcome=outcome,
                 order=order, refund_id=refund.id, amount=refund.amount, error=str(exc))
-    return _answer(refund, order, failed_status=502 if outcome == "not_sent" else 422)
+    return _outcome(refund, order, sent=outcome != "not_sent")
 
 
-def _answer(refund: Refund, order: Order, *, failed_status: int = 422) -> CancelAnswer:
-    status = {"done": 200, "requested": 202, "unknown": 504}.get(refund.status, failed_status)
-    body: dict[str, Any] = {"refund": refund_view(refund), "order": order_detail(order)}
+def _outcome(refund: Refund, order: Order, *, sent: bool = True) -> RefundOutcome:
+    message = None
     if refund.status == "unknown":
-        body["message"] = ("Payletter did not answer; whether the cancel went through is "
-                           "unknown. It is never resent: the status sync settles it.")
+        message = ("Payletter did not answer; whether the cancel went through is unknown. "
+                   "It is never resent: the status sync settles it.")
     elif refund.status == "failed":
-        body["message"] = f"the cancel failed: {refund.error}"
-    return CancelAnswer(status, body)
+        message = f"the cancel failed: {refund.error}"
+    return RefundOutcome(refund_view(refund), order_detail(order), message, sent)
 
 
 async def _locked_order(orders: OrderRepository, order_id: int) -> Order:
