@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db import create_engine, create_sessionmaker, sqlite_file, utcnow
 from app.errors import AppError, InvalidRequest, NotFound
 from app.gateway import open_gateway
-from app.kit.korea_time import parse_day
+from app.kit.korea_time import KST, parse_day
 from app.models import Order
 from app.orders.history import order_with_history
 from app.orders.queries import (
@@ -49,7 +49,6 @@ from app.orders.queries import (
 )
 from app.orders.repository import OrderRepository
 from app.orders.schemas import OrderOut
-from app.payletter.models import KST
 from app.payments.deliveries import DeliveryKind, DeliveryOutcome, delivery_summary
 from app.payments.repository import DeliveryRepository
 from app.payments.service import replay_delivery

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.billing.endpoints import request_time
 from app.billing.service import mobile_rule_breach, previous_month
+from app.kit.korea_time import KST
 from app.models import Billkey
-from app.payletter.models import KST
 from tests.conftest import scalar
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
 

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import CliContext, cli
 from app.db import create_sessionmaker
+from app.kit.korea_time import KST
 from app.models import Order
 from app.orders.queries import CSV_COLUMNS
-from app.payletter.models import KST
 from app.settings import Settings
 from tests.conftest import make_settings, scalar
 from tests.sim_harness import SimGateway, sim_gateway

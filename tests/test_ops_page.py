@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker, utcnow
+from app.kit.korea_time import KST
 from app.main import create_app
 from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
 from app.ops.endpoints import (
@@ -27,7 +28,6 @@ from app.ops.endpoints import (
     read_session,
     session_cookie,
 )
-from app.payletter.models import KST
 from tests.conftest import client_for, make_settings, running, scalar
 from tests.sim_harness import SimGateway, sim_gateway
 

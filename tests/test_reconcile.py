@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker, utcnow
 from app.gateway import Gateway
+from app.kit.korea_time import KST
 from app.models import Refund
 from app.orders.repository import OrderRepository
-from app.payletter.models import KST, CancelRequest, PaymentRequest, build_request
+from app.payletter.models import CancelRequest, PaymentRequest, build_request
 from app.reconciliation.repository import ReconciliationRepository
 from app.reconciliation.schedule import (
     day_to_reconcile,

@@ -19,6 +19,7 @@ from app.models import (
     Billkey,
     Order,
 )
+from app.orders.states import PAID_STATES
 
 if TYPE_CHECKING:
     pass
@@ -81,5 +82,5 @@ class BillkeyRepository:
         stmt = select(func.count()).select_from(Order).where(
             Order.client_id == client_id, Order.user_id == user_id, Order.pgcode == pgcode,
             Order.autopay_flag == "Y", Order.amount > 0,
-            Order.status.in_(("paid", "partially_cancelled", "cancelled")), in_range)
+            Order.status.in_(PAID_STATES), in_range)
         return int(await self.session.scalar(stmt) or 0)

@@ -58,6 +58,7 @@ from app.errors import (
 from app.gateway import Gateway
 from app.kit import idempotency
 from app.kit.idempotency import Done, Failed, Result
+from app.kit.korea_time import KST
 from app.models import Billkey, IdempotencyKey, Order
 from app.ops.audit import audit, audit_view
 from app.ops.repository import AuditRepository
@@ -69,7 +70,7 @@ from app.orders.service import (
     open_payment,
     order_detail,
 )
-from app.orders.states import OrderEvent, OrderStatus
+from app.orders.states import PAID_STATES, OrderEvent, OrderStatus
 from app.orders.transitions import can_move, transition
 from app.payletter.errors import (
     BusinessRuleError,
@@ -81,8 +82,13 @@ from app.payletter.errors import (
     PayletterValidationError,
     UnexpectedResponseError,
 )
-from app.payletter.methods import METHODS, default_tax_amount, requested_pgcode_for_result
-from app.payletter.models import KST, AutopayRequest, build_request
+from app.payletter.methods import (
+    METHODS,
+    default_tax_amount,
+    paid_status_codes,
+    requested_pgcode_for_result,
+)
+from app.payletter.models import AutopayRequest, build_request
 from app.payments.service import apply_confirmed
 
 log = logging.getLogger(__name__)
@@ -97,9 +103,6 @@ BILLING_ACTIONS = (CHARGE, REGISTRATION, REVOKE)
 SENDING, UNKNOWN, NOT_SENT, ANSWERED, REFUSED = (
     "sending", "unknown", "not_sent", "answered", "refused")
 _IN_DOUBT = frozenset({SENDING, UNKNOWN})  # the call may have charged; ask before resending
-_STATUS_PAID = frozenset({4, 5})  # payments/status: 4 approved, 5 done
-_PAID_STATES = frozenset({OrderStatus.PAID, OrderStatus.PARTIALLY_CANCELLED,
-                          OrderStatus.CANCELLED})
 
 
 def settle_after(gateway: Gateway) -> timedelta:
@@ -534,7 +537,7 @@ async def _settle_in_doubt(session: AsyncSession, gateway: Gateway, order: Order
             "asked about it (payments/status); nothing was sent again. Retry later.",
             order_no=order_no, reason="outcome_unknown"), retryable=True)
 
-    if status is not None and status.tid and status.status_code in _STATUS_PAID:
+    if status is not None and status.tid and status.status_code in paid_status_codes(order.pgcode):
         return await _settle_paid(
             session, order, billkey_id, tid=status.tid, amount=order.amount, cid=None,
             transaction_date=None, verification="status_confirmed",
@@ -617,7 +620,7 @@ def _charge_view(order: Order) -> dict[str, Any]:
 def _answer_from_state(order: Order) -> Result:
     """The outcome of a charge that was settled meanwhile (sync, sweeper, another retry)."""
     status = OrderStatus(order.status)
-    if status in _PAID_STATES:
+    if status in PAID_STATES:
         return Done(_charge_view(order))
     if status is OrderStatus.FAILED:
         return Failed(PaymentRefused(order.last_error or "the charge failed",

@@ -50,6 +50,7 @@ from app.kit.deps import (
     refuse_if_throttled,
 )
 from app.kit.http_errors import app_error_response
+from app.kit.korea_time import KST, korea_day_start
 from app.kit.security import token_in
 from app.ops import views
 from app.ops.html import Markup, render, url
@@ -58,13 +59,11 @@ from app.orders.queries import (
     FILTER_PARAMS,
     SortKey,
     csv_stream,
-    korea_day_start,
     order_totals,
     parse_filter,
     search_orders,
 )
 from app.orders.repository import OrderRepository, OrderSearchRepository
-from app.payletter.models import KST
 from app.payments.repository import DeliveryRepository
 from app.refunds.endpoints import refund_status_code
 from app.refunds.repository import RefundRepository

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from app.kit.korea_time import KST
 from app.models import AuditEntry, Delivery, Order, OrderTransition, OutboxEvent, Refund
 from app.ops.html import Markup, join, render, segment, url
 from app.orders.queries import FILTER_PARAMS, SORTS
 from app.orders.schemas import OrderOut
 from app.orders.states import OrderStatus
 from app.payletter.methods import METHODS
-from app.payletter.models import KST
 
 STYLE = Markup("""
 *{box-sizing:border-box}

@@ -15,18 +15,17 @@ import io
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.errors import InvalidRequest
-from app.kit.korea_time import check_instant, parse_day
+from app.kit.korea_time import check_instant, korea_day_start, parse_day
 from app.models import Order
 from app.orders.repository import OrderSearchRepository
 from app.orders.schemas import OrderOut
 from app.orders.states import OrderStatus
-from app.payletter.models import KST
 
 MAX_LIMIT = 500
 SORTS = ("created_at", "paid_at", "amount")
@@ -68,10 +67,6 @@ class OrderFilter:
 
 FILTER_PARAMS = ("status", "pgcode", "user_id", "order_no", "tid", "client_id",
                  "created_from", "created_to", "paid_from", "paid_to", "needs_review")
-
-
-def korea_day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=KST)
 
 
 def _day(params: Mapping[str, str], name: str) -> date | None:

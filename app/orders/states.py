@@ -68,5 +68,6 @@ def next_status(current: OrderStatus, event: OrderEvent) -> OrderStatus | None:
     return TRANSITIONS.get((current, event))
 
 
-# States in which the buyer may still pay through the window we handed out.
-PAYABLE = frozenset({S.CREATED, S.PENDING, S.AWAITING_DEPOSIT})
+# The money was taken (and may have been given back since): receipts exist, a result of
+# the same tid is a duplicate.
+PAID_STATES = frozenset({S.PAID, S.PARTIALLY_CANCELLED, S.CANCELLED})

@@ -1,5 +1,6 @@
 """A small typed SDK for Payletter, the Korean payment gateway (API v1.0)."""
 
+from app.kit.korea_time import KST
 from app.payletter.client import PayletterClient
 from app.payletter.errors import (
     AuthenticationError,
@@ -26,7 +27,6 @@ from app.payletter.methods import (
     rule_for,
 )
 from app.payletter.models import (
-    KST,
     AutopayRequest,
     AutopayResult,
     CancelRequest,

@@ -11,7 +11,7 @@ import datetime as _dt
 import ipaddress
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.kit.korea_time import KST, korea_date
 from app.payletter.errors import PayletterValidationError
 from app.payletter.methods import (
     AUTOPAY_CUP_DEPOSIT_PGCODES,
@@ -39,8 +40,6 @@ from app.payletter.methods import (
     default_tax_amount,
     requested_pgcode_for_result,
 )
-
-KST = timezone(timedelta(hours=9))
 
 # ---------------------------------------------------------------------------------------
 # Dates and times: Payletter's zone-less values are Korea time.
@@ -69,15 +68,6 @@ def parse_payletter_date(value: str) -> date:
         raise ValueError("expected 'YYYYMMDD'")
     year, month, day = (int(part) for part in match.groups())
     return date(year, month, day)
-
-
-def korea_date(value: date) -> date:
-    """The Korea calendar day of a date, or of an aware datetime (naive ones are refused)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("a datetime must be timezone-aware to pick a Korea date")
-        return value.astimezone(KST).date()
-    return value
 
 
 def format_payletter_date(d: date) -> str:

@@ -12,6 +12,7 @@ from app.kit.idempotency import Done, Failed, Result
 from app.models import Order
 from app.ops.audit import audit
 from app.orders.repository import OrderRepository
+from app.orders.states import PAID_STATES
 from app.payletter.errors import BusinessRuleError, PayletterError
 from app.payletter.models import CashReceiptRequest
 
@@ -20,7 +21,7 @@ async def _paid_order(session: AsyncSession, order_no: str) -> Order:
     order = await OrderRepository(session).get_by_order_no(order_no)
     if order is None:
         raise NotFound(f"no order {order_no!r}")
-    if order.tid is None or order.status not in ("paid", "partially_cancelled", "cancelled"):
+    if order.tid is None or order.status not in PAID_STATES:
         raise Conflict(f"order is {order.status}: receipts exist only for paid orders")
     return order
 

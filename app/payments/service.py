@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -32,29 +32,30 @@ from app.metrics import TRUNCATED_DELIVERIES
 from app.models import Order, OrderTransition
 from app.orders.repository import OrderRepository
 from app.orders.service import CANCEL_LINK, RETURN_LINK, link_verifies
-from app.orders.states import OrderEvent, OrderStatus
+from app.orders.states import PAID_STATES, OrderEvent, OrderStatus
 from app.orders.transitions import can_move, transition
 from app.payletter.errors import BusinessRuleError, PayletterError
-from app.payletter.methods import METHODS
+from app.payletter.methods import METHODS, paid_status_codes
 from app.payletter.models import parse_payletter_datetime
 from app.payletter.payhash import verify_payhash
+from app.payletter.results import (
+    ACCOUNT_FIELDS,
+    MalformedResult,
+    PaymentResult,
+    parse_result,
+    printable,
+)
 from app.payments.repository import DeliveryRepository
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["callback", "return", "cancel"]
 BillkeyTrust = Literal["verified", "unverified"]
-MAX_AMOUNT = 10**12  # far above any real payment; larger numbers are garbage, not money
 UNSIGNED_HEAD_CHARS = 1024  # what is kept of an anonymous browser delivery's body and query
 
 # Answer codes (0 = acknowledged). Mirrors the HTTP status we send with them.
 ACK, MALFORMED, UNVERIFIED, UNKNOWN_ORDER, NEEDS_REVIEW, UNAVAILABLE = 0, 400, 401, 404, 409, 503
 
-# Result fields copied into payment_details, by what they describe.
-_VA_FIELDS = ("account_no", "account_name", "account_holder", "bank_code", "bank_name",
-              "issue_tid", "expire_date", "expire_time")
-_STATUS_PAID = frozenset({4, 5})  # payments/status: 4 approved, 5 done
-_ACCOUNT_ISSUED_STATUS = frozenset({3, 4})  # a virtual account issued, no money yet
 _REPEAT = "payhash_ok"  # verification of a return repeating the tid its order already has
 
 
@@ -94,134 +95,6 @@ class Outcome:
         return self.code == ACK
 
 
-class MalformedResult(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class PaymentResult:
-    """The fields of a return or callback that we act on, type-checked."""
-
-    success: bool
-    order_no: str
-    tid: str | None = None
-    amount: int | None = None
-    user_id: str | None = None
-    pgcode: str | None = None
-    payhash: str | None = None
-    billkey: str | None = None  # autopay: a credential, kept out of `extra` and logs
-    code: str | None = None
-    message: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def has_account_fields(self) -> bool:
-        return any(name in self.extra for name in _VA_FIELDS)
-
-    def without_account_fields(self) -> PaymentResult:
-        extra = {k: v for k, v in self.extra.items() if k not in _VA_FIELDS}
-        return replace(self, extra=extra)
-
-    def as_confirmed_for(self, order: Order) -> PaymentResult:
-        """A result without payhash, once Payletter confirmed this order's payment: nothing
-        in the body proved amount, user or method, so they are the order's own (Payletter
-        took the payment at the amount we requested for this order_no)."""
-        return replace(self, amount=order.amount, user_id=order.user_id, pgcode=order.pgcode)
-
-
-def parse_result(kind: Kind, fields: Mapping[str, Any]) -> PaymentResult:
-    """Turn a raw body into a PaymentResult, or raise MalformedResult saying what is wrong."""
-    order_no = _text(fields, "order_no", required=True, max_len=64)
-    assert order_no is not None
-    code = _text(fields, "code", max_len=16) if "code" in fields else None
-    # Callbacks are sent on success only; a return says so with code "0".
-    success = kind == "callback" or code == "0"
-    if kind == "return" and code is None:
-        raise MalformedResult("code is required on a return")
-    if not success:
-        return PaymentResult(success=False, order_no=order_no, code=code,
-                             message=_text(fields, "message", max_len=512))
-    result = PaymentResult(
-        success=True,
-        order_no=order_no,
-        tid=_text(fields, "tid", required=True, max_len=40),
-        amount=_money(fields, "amount", required=True),
-        user_id=_text(fields, "user_id", required=True, max_len=50),
-        pgcode=_text(fields, "pgcode", max_len=20),
-        payhash=_text(fields, "payhash", max_len=128) or None,
-        billkey=_text(fields, "billkey", max_len=40) or None,
-        code=code,
-        extra=_extra(fields),
-    )
-    return result
-
-
-def _text(fields: Mapping[str, Any], name: str, *, required: bool = False,
-          max_len: int = 1024) -> str | None:
-    value = fields.get(name)
-    if value is None or value == "":
-        if required:
-            raise MalformedResult(f"{name} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise MalformedResult(f"{name} must be a string")
-    text = str(value)
-    if len(text) > max_len:
-        raise MalformedResult(f"{name} is longer than {max_len} characters")
-    if any(ord(ch) < 32 for ch in text):
-        raise MalformedResult(f"{name} contains control characters")
-    return text
-
-
-def _money(fields: Mapping[str, Any], name: str, *, required: bool = False) -> int | None:
-    value = fields.get(name)
-    if value is None or value == "":
-        if required:
-            raise MalformedResult(f"{name} is required")
-        return None
-    if isinstance(value, bool):
-        raise MalformedResult(f"{name} must be a whole number of won")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
-    else:  # floats, "1,000", "1000.0", "-5": never guess with money
-        raise MalformedResult(f"{name} must be a whole number of won")
-    if not 0 <= number <= MAX_AMOUNT:
-        raise MalformedResult(f"{name} is out of range")
-    return number
-
-
-def _extra(fields: Mapping[str, Any]) -> dict[str, Any]:
-    # Untrusted even in a verified result (payhash covers user_id, amount and tid only, and
-    # the buyer can edit a return): text and whole numbers only, made storable.
-    keep = ("cid", "pay_info", "card_info", "domestic_flag", "transaction_date",
-            "install_month", "taxfree_amount", "tax_amount", *_VA_FIELDS)
-    extra = {k: _storable(fields[k]) for k in keep if fields.get(k) not in (None, "")}
-    extra = {k: v for k, v in extra.items() if v is not None}
-    receipt = fields.get("cash_receipt")
-    if isinstance(receipt, Mapping):
-        extra["cash_receipt"] = {_storable(k): _storable(v) for k, v in receipt.items()
-                                 if isinstance(k, str) and isinstance(v, str)}
-    else:
-        flat = {_storable(k.removeprefix("cash_receipt_")): _storable(v)
-                for k, v in fields.items()
-                if isinstance(k, str) and k.startswith("cash_receipt_") and isinstance(v, str)}
-        if flat:
-            extra["cash_receipt"] = flat
-    return extra
-
-
-def _storable(value: Any) -> Any:
-    """Text without control characters or lone surrogates (which PostgreSQL and JSON refuse),
-    at most 256 characters; whole numbers as they are; anything else dropped (None)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    if isinstance(value, int):
-        return value
-    return _printable(value, 256)
-
-
 # ---- the operation --------------------------------------------------------------------
 
 
@@ -231,7 +104,7 @@ async def receive(session: AsyncSession, gateway: Gateway, inbound: Inbound) -> 
         outcome = await _buyer_cancel(session, gateway, inbound)
     else:
         try:
-            result = parse_result(inbound.kind, inbound.fields)
+            result = parse_result(inbound.fields, from_return=inbound.kind == "return")
         except MalformedResult as exc:
             outcome = Outcome("rejected", "malformed", MALFORMED, f"malformed result: {exc}")
         else:
@@ -274,7 +147,7 @@ async def _handle_result(
         # which order a tid paid; the callback, from Payletter's own addresses, needs no
         # such question.
         if result.payhash is None:  # read now: asking Payletter expires the loaded order
-            result = result.as_confirmed_for(order)
+            result = result.as_confirmed(order.amount, order.user_id, order.pgcode)
         confirmed = await _confirm_with_payletter(session, gateway, orders, order, result)
         if isinstance(confirmed, Outcome):
             return confirmed
@@ -307,12 +180,12 @@ def _fit_to_method(inbound: Inbound, order: Order, result: PaymentResult
                    ) -> PaymentResult | Outcome:
     """The result as the order's method allows it, or why it is refused: a method that
     sends a payhash must have one, and virtual-account fields belong to virtual accounts."""
-    if result.has_account_fields and order.pgcode != "virtualaccount":
+    rule = METHODS.get(order.pgcode)
+    if result.has_account_fields and not (rule and rule.deposit_later):
         if inbound.kind != "callback":  # the buyer's browser: edited, not Payletter's
             return Outcome("rejected", "malformed", MALFORMED,
                            f"virtual-account fields in a {order.pgcode} result; refused", order)
         result = result.without_account_fields()  # Payletter's own: never let them decide
-    rule = METHODS.get(order.pgcode)
     if result.payhash is None and (rule is None or rule.sends_payhash):
         return Outcome("rejected", "payhash_missing", UNVERIFIED,
                        f"{order.pgcode} results carry a payhash and this one has none; "
@@ -389,17 +262,12 @@ def _confirmed_event(status_code: int, pgcode: str, result: PaymentResult
                      ) -> OrderEvent | None:
     """What Payletter's status says happened: the money in, an account issued, or neither.
     Decided by Payletter's answer, never by which fields the body happens to carry."""
-    if status_code in _paid_status_codes(pgcode):
+    if status_code in paid_status_codes(pgcode):
         return OrderEvent.APPROVED
-    if (pgcode == "virtualaccount" and result.has_account_fields
-            and status_code in _ACCOUNT_ISSUED_STATUS):
+    rule = METHODS.get(pgcode)
+    if rule and result.has_account_fields and status_code in rule.account_issued_status_codes:
         return OrderEvent.ACCOUNT_ISSUED
     return None
-
-
-def _paid_status_codes(pgcode: str) -> frozenset[int]:
-    # A virtual account is "approved" once issued; only "done" means the money arrived.
-    return frozenset({5}) if pgcode == "virtualaccount" else _STATUS_PAID
 
 
 def _unknown_order(gateway: Gateway, result: PaymentResult) -> Outcome:
@@ -513,10 +381,9 @@ def _changed_meanwhile(order: Order) -> Outcome:
 
 
 def _already_applied(order: Order, event: OrderEvent) -> bool:
-    after_payment = {OrderStatus.PAID, OrderStatus.PARTIALLY_CANCELLED, OrderStatus.CANCELLED}
-    if event is OrderEvent.ACCOUNT_ISSUED:
-        after_payment |= {OrderStatus.AWAITING_DEPOSIT}
-    return OrderStatus(order.status) in after_payment
+    status = OrderStatus(order.status)
+    return status in PAID_STATES or (event is OrderEvent.ACCOUNT_ISSUED
+                                     and status is OrderStatus.AWAITING_DEPOSIT)
 
 
 def _copy_result(order: Order, result: PaymentResult, *, paid: bool) -> None:
@@ -531,8 +398,8 @@ def _copy_result(order: Order, result: PaymentResult, *, paid: bool) -> None:
                            and len(install) <= 3 else None)  # "²".isdigit() is True
     order.transaction_date = _payletter_time(extra.get("transaction_date"))
     details = dict(order.payment_details or {})
-    if any(k in extra for k in _VA_FIELDS):
-        details["virtual_account"] = {k: extra[k] for k in _VA_FIELDS if k in extra}
+    if any(k in extra for k in ACCOUNT_FIELDS):
+        details["virtual_account"] = {k: extra[k] for k in ACCOUNT_FIELDS if k in extra}
     if "cash_receipt" in extra:
         details["cash_receipt"] = extra["cash_receipt"]
     order.payment_details = details
@@ -597,11 +464,7 @@ def _claimed(inbound: Inbound, name: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     # Unverified text: keep it searchable but harmless (PostgreSQL refuses NUL, logs hate CR).
-    return _printable(str(value), 64)
-
-
-def _printable(text: str, limit: int) -> str:
-    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
+    return printable(str(value), 64)
 
 
 def keeps_whole(inbound: Inbound) -> bool:
@@ -618,7 +481,7 @@ def delivery_row(inbound: Inbound, outcome: Outcome) -> dict[str, Any]:
         received_at=utcnow(),
         source_addr=inbound.source_addr,
         peer_addr=inbound.peer_addr,
-        content_type=_printable(inbound.content_type or "", 128) or None,
+        content_type=printable(inbound.content_type or "", 128) or None,
         raw_body=inbound.raw_body if whole else inbound.raw_body[:UNSIGNED_HEAD_CHARS],
         body_bytes=inbound.body_bytes,
         body_sha256=inbound.body_sha256,

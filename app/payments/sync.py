@@ -21,13 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import commit_before_call, utcnow
 from app.errors import NotFound, UpstreamError
 from app.gateway import Gateway
+from app.kit.korea_time import KST
 from app.models import Order
 from app.ops.audit import audit
 from app.orders.repository import OrderRepository
 from app.orders.states import OrderEvent, OrderStatus
 from app.orders.transitions import can_move, transition
 from app.payletter.errors import BusinessRuleError, PayletterError
-from app.payletter.models import KST, Transaction, TransactionListQuery, parse_payletter_datetime
+from app.payletter.methods import paid_status_codes
+from app.payletter.models import Transaction, TransactionListQuery, parse_payletter_datetime
 from app.payments.service import apply_confirmed
 from app.refunds.repository import RefundRepository
 from app.refunds.service import complete_refund
@@ -84,8 +86,7 @@ async def sync_payment(session: AsyncSession, gateway: Gateway, order_no: str, *
         log.warning("sync of %s: payments/status failed: %s", order_no, exc)
         return "payletter_unavailable"
 
-    paid_codes = {5} if pgcode == "virtualaccount" else {4, 5}
-    if status is not None and status.tid and status.status_code in paid_codes:
+    if status is not None and status.tid and status.status_code in paid_status_codes(pgcode):
         outcome = await apply_confirmed(session, order_no, tid=status.tid, amount=amount,
                                         user_id=user_id, pgcode=None,
                                         verification="status_confirmed")

@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta
 
 from app.db import utcnow
 from app.gateway import Gateway
+from app.kit.korea_time import KST, korea_date
 from app.models import ReconciliationRun
-from app.payletter.models import KST, korea_date
 from app.reconciliation.repository import ReconciliationRepository
 from app.reconciliation.service import completed_by, reconcile_once
 

@@ -50,19 +50,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import InvalidRequest
 from app.gateway import Gateway
+from app.kit.korea_time import KST, korea_date
 from app.models import AuditEntry, Order, ReconciliationRun, Refund
 from app.ops.audit import audit, audit_view
 from app.orders.repository import OrderRepository
 from app.orders.states import OrderEvent, OrderStatus
 from app.orders.transitions import transition
 from app.payletter.errors import PayletterError
-from app.payletter.models import (
-    KST,
-    Transaction,
-    TransactionListQuery,
-    build_request,
-    korea_date,
-)
+from app.payletter.models import Transaction, TransactionListQuery, build_request
 from app.payments.service import apply_confirmed
 from app.reconciliation.repository import ReconciliationRepository
 from app.refunds.repository import RefundRepository

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.kit.deps import GatewayDep, IdempotencyKeyDep, OpsDep, SessionDep
 from app.kit.responses import API_ERRORS
-from app.payments.service import MAX_AMOUNT
+from app.payletter.results import MAX_AMOUNT
 from app.refunds.service import RefundOutcome, cancel_order
 
 router = APIRouter(prefix="/orders", tags=["refunds"], responses=API_ERRORS)

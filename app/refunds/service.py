@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import commit_before_call, utcnow
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.gateway import Gateway
+from app.kit.korea_time import KST
 from app.models import Order, Refund
 from app.ops.audit import audit
 from app.orders.repository import OrderRepository
@@ -32,7 +33,7 @@ from app.payletter.errors import (
     PayletterTransportError,
 )
 from app.payletter.methods import METHODS, CancelWindow
-from app.payletter.models import KST, CancelRequest, CancelResult, PartialCancelRequest
+from app.payletter.models import CancelRequest, CancelResult, PartialCancelRequest
 from app.refunds.repository import RefundRepository
 
 REFUNDABLE = {OrderStatus.PAID, OrderStatus.PARTIALLY_CANCELLED}

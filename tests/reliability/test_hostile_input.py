@@ -31,7 +31,7 @@ from app.kit.bodies import BodyError, parse_fields
 from app.kit.security import verify_link
 from app.orders.service import CANCEL_LINK, RETURN_LINK
 from app.payletter.payhash import verify_payhash
-from app.payments.service import MalformedResult, parse_result
+from app.payletter.results import MalformedResult, parse_result
 from tests.conftest import scalar
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
@@ -183,7 +183,7 @@ content_types = st.sampled_from([
 
 def _genuinely_signed(fields: Mapping[str, Any], kind: str) -> bool:
     try:
-        result = parse_result(kind, fields)  # type: ignore[arg-type]
+        result = parse_result(fields, from_return=kind == "return")
     except MalformedResult:
         return False
     return result.payhash is not None and verify_payhash(
@@ -291,7 +291,7 @@ def _genuine_browser_visit(kind: str, link: dict[str, str] | None,
     if fields is None:
         return False
     try:
-        result = parse_result("return", fields)
+        result = parse_result(fields, from_return=True)
     except MalformedResult:
         return False
     if result.order_no != order_no:
