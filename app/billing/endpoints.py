@@ -28,6 +28,7 @@ from app.kit.deps import (
     ShopDep,
     respond,
 )
+from app.kit.pagination import PageDep
 from app.kit.responses import API_ERRORS
 
 router = APIRouter(prefix="/billing", tags=["billing"], responses=API_ERRORS)
@@ -47,14 +48,14 @@ NowDep = Annotated[datetime, Depends(request_time)]
 async def billkeys(
     session: SessionDep,
     _: ReaderDep,
+    page: PageDep,
     user_id: Annotated[str | None, Query(max_length=50)] = None,
     client_id: Annotated[str | None, Query(max_length=20)] = None,
     status: Literal["active", "revoked"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Stored billkeys, masked (the key itself is never shown)."""
+    """Stored billkeys, masked (the key itself is never shown), oldest first."""
     rows = await list_billkeys(session, client_id=client_id, user_id=user_id, status=status,
-                               limit=limit)
+                               after_id=page.id_cursor, limit=page.limit)
     return {"billkeys": rows}
 
 
@@ -99,8 +100,9 @@ async def post_registration(
 async def audit_log(
     session: SessionDep,
     _: OpsDep,
+    page: PageDep,
     action: BillingAction | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The newest audit rows of charges, registrations and revokes."""
-    return {"audit": await billing_audit(session, action=action, limit=limit)}
+    return {"audit": await billing_audit(session, action=action, before_id=page.id_cursor,
+                                         limit=page.limit)}

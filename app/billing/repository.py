@@ -65,10 +65,13 @@ class BillkeyRepository:
         return await self.session.scalar(stmt)
 
     async def search(self, *, client_id: str | None = None, user_id: str | None = None,
-                     status: str | None = None, limit: int = 100) -> Sequence[Billkey]:
+                     status: str | None = None, after_id: int | None = None,
+                     limit: int = 100) -> Sequence[Billkey]:
         stmt = where_given(select(Billkey).order_by(Billkey.id).limit(limit),
                             (Billkey.client_id, client_id), (Billkey.user_id, user_id),
                             (Billkey.status, status))
+        if after_id is not None:  # oldest first: the next page is above the last id
+            stmt = stmt.where(Billkey.id > after_id)
         return (await self.session.scalars(stmt)).all()
 
     async def count_autopay_payments(self, *, client_id: str, user_id: str, pgcode: str,

@@ -136,9 +136,11 @@ def billkey_view(billkey: Billkey) -> dict[str, Any]:
 
 
 async def list_billkeys(session: AsyncSession, *, client_id: str | None, user_id: str | None,
-                        status: str | None, limit: int = 100) -> list[dict[str, Any]]:
+                        status: str | None, after_id: int | None = None, limit: int = 100
+                        ) -> list[dict[str, Any]]:
     rows = await BillkeyRepository(session).search(client_id=client_id, user_id=user_id,
-                                                   status=status, limit=limit)
+                                                   status=status, after_id=after_id,
+                                                   limit=limit)
     return [billkey_view(b) for b in rows]
 
 
@@ -149,12 +151,14 @@ async def get_billkey(session: AsyncSession, billkey_id: int) -> dict[str, Any]:
     return billkey_view(billkey)
 
 
-async def billing_audit(session: AsyncSession, *, action: str | None, limit: int = 100
+async def billing_audit(session: AsyncSession, *, action: str | None,
+                        before_id: int | None = None, limit: int = 100
                         ) -> list[dict[str, Any]]:
     """The newest audit rows of charges, registrations and revokes."""
     repo = AuditRepository(session)
     actions = [action] if action else list(BILLING_ACTIONS)
-    rows = [row for name in actions for row in await repo.recent(action=name, limit=limit)]
+    rows = [row for name in actions
+            for row in await repo.recent(action=name, before_id=before_id, limit=limit)]
     rows.sort(key=lambda row: row.id, reverse=True)
     return [audit_view(row) for row in rows[:limit]]
 

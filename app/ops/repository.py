@@ -36,11 +36,13 @@ class AuditRepository:
         stmt = select(AuditEntry).where(AuditEntry.order_id == order_id).order_by(AuditEntry.id)
         return (await self.session.scalars(stmt)).all()
 
-    async def recent(self, *, action: str | None = None, limit: int = 100
-                     ) -> Sequence[AuditEntry]:
+    async def recent(self, *, action: str | None = None, before_id: int | None = None,
+                     limit: int = 100) -> Sequence[AuditEntry]:
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if action:
             stmt = stmt.where(AuditEntry.action == action)
+        if before_id is not None:
+            stmt = stmt.where(AuditEntry.id < before_id)
         return (await self.session.scalars(stmt)).all()
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,9 +18,17 @@ from app.kit.deps import (
     SessionDep,
     respond,
 )
+from app.kit.pagination import Page, Pagination
 from app.kit.responses import API_ERRORS
 from app.orders.history import order_with_history
-from app.orders.queries import FILTER_PARAMS, SortKey, csv_stream, orders_page, parse_filter
+from app.orders.queries import (
+    FILTER_PARAMS,
+    MAX_LIMIT,
+    SortKey,
+    csv_stream,
+    orders_page,
+    parse_filter,
+)
 from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderDetailOut
 from app.orders.service import create_order, create_order_from_intent
 from app.payments.receipts import issue_cash_receipt, transaction_receipt
@@ -49,7 +57,8 @@ LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
                                  "description": "A page of orders (JSON), or every match (CSV)"}})
 async def list_orders(
     request: Request, session: SessionDep, gateway: GatewayDep, _: ReaderDep,
-    sort: str | None = None, cursor: str | None = None, limit: int = 50,
+    page: Annotated[Page, Depends(Pagination(default=50, maximum=MAX_LIMIT))],
+    sort: str | None = None,
     format: Literal["json", "csv"] | None = None, totals: bool = True,
 ) -> Response:
     """Orders by filters named after the columns; keyset pages with totals, or CSV."""
@@ -64,8 +73,8 @@ async def list_orders(
             csv_stream(gateway.sessionmaker, flt, sort_key),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
-    return JSONResponse(await orders_page(session, flt, sort=sort_key, cursor=cursor,
-                                          limit=limit, totals=totals))
+    return JSONResponse(await orders_page(session, flt, sort=sort_key, cursor=page.cursor,
+                                          limit=page.limit, totals=totals))
 
 
 @router.get("/{order_no}", responses={200: {"model": OrderDetailOut}})

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from app.errors import NotFound, UpstreamError
 from app.kit.deps import GatewayDep, OpsDep, RowId, SessionDep
 from app.kit.korea_time import check_day
+from app.kit.pagination import PageDep
 from app.kit.responses import API_ERRORS
 from app.reconciliation.repository import ReconciliationRepository
 from app.reconciliation.service import reconcile, run_detail, run_summary, yesterday_in_korea
@@ -57,13 +58,12 @@ async def post_reconciliation(
 
 @router.get("")
 async def list_reconciliations(
-    session: SessionDep, _: OpsDep,
+    session: SessionDep, _: OpsDep, page: PageDep,
     date: Annotated[IsoDay | None, Query(description="Korea date, YYYY-MM-DD")] = None,
-    limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Past runs, newest first (counts only; the items are in GET /reconciliations/{id})."""
     runs = await ReconciliationRepository(session).runs(
-        day=date.isoformat() if date else None, limit=max(1, min(limit, 1000)))
+        day=date.isoformat() if date else None, before_id=page.id_cursor, limit=page.limit)
     return [run_summary(run) for run in runs]
 
 

@@ -56,8 +56,11 @@ class ReconciliationRepository:
         return await self.session.get(ReconciliationRun, run_id)
 
     async def runs(self, *, day: str | None = None, status: str | None = None,
-                   limit: int = 100) -> Sequence[ReconciliationRun]:
+                   before_id: int | None = None, limit: int = 100
+                   ) -> Sequence[ReconciliationRun]:
         stmt = select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(limit)
+        if before_id is not None:
+            stmt = stmt.where(ReconciliationRun.id < before_id)
         if day:
             stmt = stmt.where(ReconciliationRun.date == day)
         if status:

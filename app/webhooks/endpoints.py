@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.db import utcnow
 from app.errors import NotFound
 from app.kit.deps import OpsDep, SessionDep
+from app.kit.pagination import PageDep
 from app.kit.responses import API_ERRORS
 from app.webhooks.repository import OutboxRepository
 
@@ -19,12 +20,12 @@ EventStatus = Literal["pending", "delivered", "dead"]
 
 @router.get("/events")
 async def list_events(
-    session: SessionDep, _: OpsDep, status: EventStatus | None = None,
-    order_no: str | None = None, limit: int = 100,
+    session: SessionDep, _: OpsDep, page: PageDep, status: EventStatus | None = None,
+    order_no: str | None = None,
 ) -> list[dict[str, Any]]:
     """The newest outbox events, optionally by status or order."""
     events = await OutboxRepository(session).list(status=status, order_no=order_no,
-                                                  limit=max(1, min(limit, 1000)))
+                                                  before_id=page.id_cursor, limit=page.limit)
     return [
         {"event_id": e.event_id, "type": e.type, "order_no": e.order_no, "status": e.status,
          "attempts": e.attempts, "next_attempt_at": e.next_attempt_at,

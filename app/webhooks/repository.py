@@ -99,9 +99,11 @@ class OutboxRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def list(self, *, status: str | None = None, order_no: str | None = None,
-                   limit: int = 100) -> Sequence[OutboxEvent]:
+                   before_id: int | None = None, limit: int = 100) -> Sequence[OutboxEvent]:
         stmt = where_given(select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(limit),
-                            (OutboxEvent.status, status), (OutboxEvent.order_no, order_no))
+                           (OutboxEvent.status, status), (OutboxEvent.order_no, order_no))
+        if before_id is not None:
+            stmt = stmt.where(OutboxEvent.id < before_id)
         return (await self.session.scalars(stmt)).all()
 
     async def pending_stats(self) -> tuple[int, datetime | None]:
