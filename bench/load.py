@@ -3,7 +3,7 @@
     make bench      (or: python -m bench.load [--duration 15] [--warmup 3] [--connections 50])
 
 One run on one machine, everything on loopback, on a PostgreSQL cluster started for the
-run (durable: fsync on), or with --postgres find the one `tests.postgres` finds:
+run (durable: fsync on), or with --postgres find the one `harness.postgres` finds:
 
 - (a) the service (`app.main:app`), (b) `bench.minimal` (parse the JSON, one
   `INSERT … ON CONFLICT DO NOTHING` with raw asyncpg), (c) `bench.bare` (acknowledge, no
@@ -54,14 +54,14 @@ import asyncpg
 import httpx
 
 from bench.minimal import PAYMENT_KEY, SCHEMA, window_request
-from tests.e2e.processes import Process, start, start_simulator
-from tests.postgres import (
+from harness.postgres import (
     PostgresServer,
     find_postgres,
     free_port,
     postgres_binaries,
     run_migrations,
 )
+from harness.processes import Process, start, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "bodies.lua"
@@ -856,7 +856,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default="first,redelivery,orders")
     parser.add_argument("--postgres", choices=("own", "find"), default="own",
                         help="own: a cluster of its own, durable, when the server binaries "
-                             "are installed (else as find); find: tests.postgres.find_postgres")
+                             "are installed (else as find); find: harness.postgres.find_postgres")
     args = parser.parse_args()
     args.bodies = args.bodies or int(6000 * args.duration)
     args.warmup_bodies = int(6000 * args.warmup) + 1000

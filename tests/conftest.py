@@ -25,8 +25,8 @@ from app.db import create_engine, create_sessionmaker
 from app.main import create_app
 from app.models import Base
 from app.settings import Settings
+from harness.postgres import PostgresServer, find_postgres, run_migrations
 from tests.fake_payletter import FakePayletter
-from tests.postgres import PostgresServer, find_postgres, run_migrations
 
 BACKENDS = ["sqlite", "postgresql"]
 PAYLETTER_IP = "121.254.205.166"  # the test environment's callback address

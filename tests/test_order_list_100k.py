@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
 from app.main import create_app
-from tests.bulk import insert_orders
+from harness.bulk import insert_orders
+from harness.postgres import PostgresServer
 from tests.conftest import _postgres_url, client_for, make_settings, running
 from tests.fake_payletter import FakePayletter
-from tests.postgres import PostgresServer
 
 ROWS = 100_000
 

@@ -494,7 +494,7 @@ def test_the_table_lists_every_item_with_aligned_columns() -> None:
 
 @pytest.fixture(scope="module")
 def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.e2e.processes import start_simulator
+    from harness.processes import start_simulator
 
     process = start_simulator(tmp_path_factory.mktemp("sim-logs"))
     yield process

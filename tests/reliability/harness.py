@@ -26,9 +26,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.processes import ROOT, SHOP_TOKEN, Process, start, start_service
+from harness.postgres import PostgresServer, free_port, run_migrations, start_cluster
+from harness.processes import ROOT, SHOP_TOKEN, Process, start, start_service
 from tests.factories import order_body
-from tests.postgres import PostgresServer, free_port, run_migrations, start_cluster
 
 SCALE_ENV = "RELIABILITY_SCALE"
 ARTIFACTS = ROOT / "test-artifacts" / "reliability"
@@ -115,7 +115,7 @@ async def stop_all(processes: Iterable[Process]) -> None:
 
 @dataclass
 class PrivateCluster:
-    """A throwaway cluster (tests/postgres.py `start_cluster`) that only this test uses, so
+    """A throwaway cluster (harness/postgres.py `start_cluster`) that only this test uses, so
     it may stop and start it, and its connection limit and log are nobody else's."""
 
     server: PostgresServer

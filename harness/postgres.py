@@ -1,4 +1,4 @@
-"""Finding (or starting) a PostgreSQL server for the tests, and migrating databases."""
+"""Finding (or starting) a PostgreSQL server, creating databases on it and migrating them."""
 
 from __future__ import annotations
 
