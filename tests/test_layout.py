@@ -21,8 +21,8 @@ TESTS_IN_TEXT = re.compile(
     r"|(?:^|\s)-m\s+(tests(?:\.\w+)*)\b")
 
 
-def imports_of_tests(path: Path) -> Iterator[str]:
-    """`file:line module` for each import of `tests` (or a module under it) in a file."""
+def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) for each module a file imports, also inside a command line string."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -33,9 +33,13 @@ def imports_of_tests(path: Path) -> Iterator[str]:
             modules = [next(filter(None, m.groups())) for m in TESTS_IN_TEXT.finditer(node.value)]
         else:
             continue
-        for module in modules:
-            if module == "tests" or module.startswith("tests."):
-                yield f"{path}:{node.lineno} {module}"
+        yield from ((node.lineno, module) for module in modules)
+
+
+def imports_of_tests(path: Path) -> list[str]:
+    """`file:line module` for each import of `tests` (or a module under it) in a file."""
+    return [f"{path}:{line} {module}" for line, module in imported_modules(path)
+            if module == "tests" or module.startswith("tests.")]
 
 
 def test_nothing_outside_the_tests_imports_from_them() -> None:
@@ -61,6 +65,14 @@ def test_the_import_walk_sees_every_way_of_importing_the_tests(tmp_path: Path) -
     )
     assert sorted(hit.split(" ", 1)[1] for hit in imports_of_tests(module)) == [
         "tests", "tests.bulk", "tests.conftest", "tests.reliability.report", "tests.support"]
+
+
+def test_tests_take_helpers_from_support_not_from_the_conftest() -> None:
+    found = [f"{path.relative_to(ROOT)}:{line}"
+             for path in sorted((ROOT / "tests").rglob("*.py"))
+             if path != Path(__file__).resolve()  # its examples above
+             for line, module in imported_modules(path) if module == "tests.conftest"]
+    assert found == []
 
 
 def test_the_harness_is_not_part_of_the_shipped_package() -> None:

@@ -29,8 +29,8 @@ from app.reconciliation.schedule import (
 )
 from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
 from app.settings import ConfigError, load_settings
-from tests.conftest import client_for, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import client_for, scalar
 
 # ---- harness ----------------------------------------------------------------------------
 
@@ -507,7 +507,7 @@ async def test_the_cli_reconciles_a_date_and_prints_a_table_or_json(
 ) -> None:
     from app.cli import main
     from app.main import create_app
-    from tests.conftest import make_settings, running
+    from tests.support import make_settings, running
 
     async with httpx.AsyncClient(base_url=sim_process.url) as sim:
         await sim.post("/_sim/reset")
