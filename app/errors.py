@@ -88,7 +88,3 @@ class TooManyRequests(AppError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
-
-
-class ServiceUnavailable(AppError):
-    status_code, error_type = 503, "unavailable"

@@ -66,7 +66,3 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus] = {
 def next_status(current: OrderStatus, event: OrderEvent) -> OrderStatus | None:
     """The state `event` moves an order in `current` to, or None if it may not."""
     return TRANSITIONS.get((current, event))
-
-
-# States in which the buyer may still pay through the window we handed out.
-PAYABLE = frozenset({S.CREATED, S.PENDING, S.AWAITING_DEPOSIT})
