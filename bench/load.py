@@ -56,10 +56,11 @@ import httpx
 from bench.minimal import PAYMENT_KEY, SCHEMA, window_request
 from harness.postgres import (
     PostgresServer,
+    execute,
     find_postgres,
     free_port,
-    postgres_binaries,
     run_migrations,
+    start_cluster,
 )
 from harness.processes import Process, start, start_simulator
 
@@ -131,14 +132,6 @@ async def seed(dsn: str, first: int, count: int) -> None:
             FROM generate_series($1::bigint, $2::bigint) AS n
         """, first, first + count - 1)
         await conn.execute("ANALYZE orders")
-    finally:
-        await conn.close()
-
-
-async def execute(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
     finally:
         await conn.close()
 
@@ -679,23 +672,7 @@ def own_cluster() -> PostgresServer | None:
     """A throwaway cluster for the benchmark alone, durable like production (unlike the
     tests' cluster, which runs with fsync=off): other work on a shared server (test suites
     creating and dropping databases) would otherwise show up in the commits' latency."""
-    binaries = postgres_binaries()
-    if binaries is None:
-        return None
-    initdb, pg_ctl = binaries
-    directory = tempfile.mkdtemp(prefix="bench-pg-")
-    runner: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(directory, "nobody")
-        runner = ["runuser", "-u", "nobody", "--"]
-    port, data = free_port(), f"{directory}/data"
-    subprocess.run([*runner, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E",
-                    "UTF8"], check=True, capture_output=True)
-    subprocess.run([*runner, pg_ctl, "-D", data, "-l", f"{directory}/log", "-w", "-o",
-                    f"-p {port} -k {directory} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
-    return PostgresServer(admin_dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                          cluster_dir=data, pg_ctl=pg_ctl, runner=runner)
+    return start_cluster(durable=True, prefix="bench-pg-")
 
 
 def postgres_facts(dsn: str) -> str:

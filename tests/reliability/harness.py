@@ -26,7 +26,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from harness.postgres import PostgresServer, free_port, run_migrations, start_cluster
+from harness.postgres import (
+    PostgresServer,
+    free_port,
+    run_migrations,
+    server_options,
+    start_cluster,
+)
 from harness.processes import ROOT, SHOP_TOKEN, Process, start, start_service
 from tests.factories import order_body
 
@@ -143,8 +149,7 @@ class PrivateCluster:
     def start(self) -> None:
         """Start it again, exactly as start_cluster did (same port, socket folder, options)."""
         folder = os.path.dirname(self.data)
-        self._pg_ctl("-l", f"{folder}/log", "-w", "-o",
-                     f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+        self._pg_ctl("-l", f"{folder}/log", "-w", "-o", server_options(self.port, folder),
                      "start")
 
     def close(self) -> None:
