@@ -84,7 +84,3 @@ class TooManyRequests(AppError):
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
-
-
-class ServiceUnavailable(AppError):
-    status_code, error_type = 503, "unavailable"

@@ -325,15 +325,6 @@ class Settings(BaseSettings):
     def ops_tokens(self) -> tuple[str, ...]:
         return split_tokens(_reveal(self.ops_api_token)) or (SIM_OPS_TOKEN,)
 
-    @property
-    def shop_token(self) -> str:
-        """The current shop token (the first listed)."""
-        return self.shop_tokens[0]
-
-    @property
-    def ops_token(self) -> str:
-        return self.ops_tokens[0]
-
     @cached_property
     def public_base(self) -> str:
         return self.public_base_url.rstrip("/")

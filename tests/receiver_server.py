@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.webhooks.signing import verify
-from tests.postgres import free_port
+from harness.postgres import free_port
 
 
 @dataclass

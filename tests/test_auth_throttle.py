@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.kit.throttle import FailureThrottle, source_key
 from app.main import create_app
-from tests.conftest import client_for, make_settings, running
+from tests.support import client_for, make_settings, running
 
 OPS = "ops-token-for-tests"
 SHOP = "shop-token-for-tests"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
 from bench.load import BEGIN, END, callback_body, seed, summarize_profile, write_report
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running
+from tests.support import PAYLETTER_IP, client_for, make_settings, running
 
 
 async def test_a_seeded_order_takes_its_bench_callback_once(

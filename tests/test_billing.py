@@ -19,8 +19,8 @@ from app.billing.endpoints import request_time
 from app.billing.service import mobile_rule_breach, previous_month
 from app.kit.korea_time import KST
 from app.models import Billkey
-from tests.conftest import scalar
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
+from tests.support import scalar
 
 AUTO_TEST = {"client_id": "auto_test",
              "payment_key": "NDBBREM2RjhEMENBQ0ZGODZDNkEyNEQxQUIxRTY5QUE=",

@@ -29,8 +29,8 @@ from app.kit.korea_time import KST
 from app.models import Order
 from app.orders.queries import CSV_COLUMNS
 from app.settings import Settings
-from tests.conftest import make_settings, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import make_settings, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 

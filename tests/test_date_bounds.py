@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import CliContext, cli
-from tests.conftest import make_settings, scalar
+from tests.support import make_settings, scalar
 
 OUT_OF_RANGE = ["9999-12-31", "0001-01-01", "1999-12-31", "2100-01-01"]
 DATE_FILTERS = ["created_from", "created_to", "paid_from", "paid_to"]

@@ -19,7 +19,7 @@ import yaml
 
 from app.db import sqlite_file
 from app.settings import Settings
-from tests.postgres import free_port
+from harness.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESS_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GRACEFUL_SHUTDOWN_SECONDS", "POSTGRES_PASSWORD",

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from app.webhooks.signing import headers_for
-from tests.postgres import free_port
+from harness.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

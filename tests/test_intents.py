@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
 from app.orders.intents import IntentError, sign_intent, verify_intent
-from tests.conftest import client_for, make_settings, running, scalar
 from tests.fake_payletter import FakePayletter
+from tests.support import client_for, make_settings, running, scalar
 
 SECRET = "shop-intent-secret-0123456789abcdef"
 SHOP_SITE = "https://shop.example"

@@ -28,8 +28,8 @@ from app.ops.endpoints import (
     read_session,
     session_cookie,
 )
-from tests.conftest import client_for, make_settings, running, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import client_for, make_settings, running, scalar
 
 OPS_TOKEN = "ops-token-for-tests"
 SHOP_TOKEN = "shop-token-for-tests"

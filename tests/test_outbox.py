@@ -20,9 +20,9 @@ from app.orders.states import OrderEvent
 from app.orders.transitions import transition
 from app.webhooks.dispatcher import DispatchConfig, Dispatcher
 from app.webhooks.signing import verify
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running, scalar
 from tests.factories import callback_body, create_order
 from tests.fake_payletter import FakePayletter
+from tests.support import PAYLETTER_IP, client_for, make_settings, running, scalar
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HOOK_URL = "http://shop.test/hooks/payletter"

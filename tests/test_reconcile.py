@@ -30,8 +30,8 @@ from app.reconciliation.schedule import (
 )
 from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
 from app.settings import ConfigError, load_settings
-from tests.conftest import client_for, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import client_for, scalar
 
 # ---- harness ----------------------------------------------------------------------------
 
@@ -495,7 +495,7 @@ def test_the_table_lists_every_item_with_aligned_columns() -> None:
 
 @pytest.fixture(scope="module")
 def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.e2e.processes import start_simulator
+    from harness.processes import start_simulator
 
     process = start_simulator(tmp_path_factory.mktemp("sim-logs"))
     yield process
@@ -508,7 +508,7 @@ async def test_the_cli_reconciles_a_date_and_prints_a_table_or_json(
 ) -> None:
     from app.cli import main
     from app.main import create_app
-    from tests.conftest import make_settings, running
+    from tests.support import make_settings, running
 
     async with httpx.AsyncClient(base_url=sim_process.url) as sim:
         await sim.post("/_sim/reset")

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import commit_before_call, utcnow
 from app.models import AuditEntry
-from tests.conftest import scalar
+from tests.support import scalar
 
 
 async def test_what_was_flushed_is_committed_before_the_call(session: AsyncSession,

@@ -54,11 +54,6 @@ class BillkeyRepository:
     async def get(self, billkey_id: int) -> Billkey | None:
         return await self.session.get(Billkey, billkey_id)
 
-    async def for_user(self, client_id: str, user_id: str) -> Sequence[Billkey]:
-        stmt = (select(Billkey).where(Billkey.client_id == client_id, Billkey.user_id == user_id)
-                .order_by(Billkey.id))
-        return (await self.session.scalars(stmt)).all()
-
     async def lock(self, billkey_id: int) -> Billkey | None:
         stmt = (select(Billkey).where(Billkey.id == billkey_id).with_for_update()
                 .execution_options(populate_existing=True))

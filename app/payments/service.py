@@ -90,10 +90,6 @@ class Outcome:
     transition: OrderTransition | None = None
     delivery_id: int | None = None  # set once the delivery is recorded
 
-    @property
-    def acknowledged(self) -> bool:
-        return self.code == ACK
-
 
 # ---- the operation --------------------------------------------------------------------
 

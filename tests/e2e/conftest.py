@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.processes import SHOP_TOKEN, Process, start_service, start_simulator
+from harness.postgres import run_migrations
+from harness.processes import SHOP_TOKEN, Process, start_service, start_simulator
 from tests.factories import result_query
-from tests.postgres import run_migrations
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import scalar
 from tests.e2e.conftest import Stack
+from tests.support import scalar
 
 pytestmark = pytest.mark.e2e
 

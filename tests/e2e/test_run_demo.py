@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import ROOT
-from tests.postgres import free_port, run_migrations
+from harness.postgres import free_port, run_migrations
+from harness.processes import ROOT
 
 pytestmark = pytest.mark.e2e
 

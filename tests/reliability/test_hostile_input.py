@@ -32,7 +32,6 @@ from app.kit.security import verify_link
 from app.orders.service import CANCEL_LINK, RETURN_LINK
 from app.payletter.payhash import verify_payhash
 from app.payletter.results import MalformedResult, parse_result
-from tests.conftest import scalar
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import PAY_TEST_PAYMENT_KEY, VENDOR_CALLBACK_EXAMPLE, payhash
@@ -47,6 +46,7 @@ from tests.reliability.fuzz_support import (
     last_delivery_id,
     snapshot,
 )
+from tests.support import scalar
 
 KEY = PAY_TEST_PAYMENT_KEY
 REFUSED_OUTCOMES = {"rejected", "unknown_order"}

@@ -38,10 +38,10 @@ from app.db import utcnow
 from app.models import Order
 from app.orders.states import OrderEvent, OrderStatus, next_status
 from app.payments.sweeper import sweep_once
-from tests.conftest import scalar
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.reliability.fuzz_support import budget
+from tests.support import scalar
 
 S = OrderStatus
 

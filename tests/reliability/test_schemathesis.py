@@ -38,9 +38,9 @@ from schemathesis.specs.openapi.checks import (
 
 from app.kit.deps import order_creator, require_shop
 from app.main import create_app
-from tests.conftest import PAYLETTER_IP, emptied_after, make_settings, scalar
 from tests.reliability.fuzz_support import budget
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import PAYLETTER_IP, emptied_after, make_settings, scalar
 
 _APP = create_app(make_settings("sqlite+aiosqlite:///:memory:"))  # for its schema and routes
 SCHEMA = schemathesis.openapi.from_dict(_APP.openapi())

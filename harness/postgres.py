@@ -1,4 +1,4 @@
-"""Finding (or starting) a PostgreSQL server for the tests, and migrating databases."""
+"""Finding (or starting) a PostgreSQL server, creating databases on it and migrating them."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class PostgresServer:
         if self.fixed_url:
             return self.fixed_url
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_execute(self.admin_dsn, f'CREATE DATABASE "{name}"'))
+        asyncio.run(execute(self.admin_dsn, f'CREATE DATABASE "{name}"'))
         self.created.append(name)
         base = self.admin_dsn.rsplit("/", 1)[0]
         return f"{base.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
@@ -58,7 +58,7 @@ class PostgresServer:
     def close(self) -> None:
         for name in self.created:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
-                asyncio.run(_execute(self.admin_dsn,
+                asyncio.run(execute(self.admin_dsn,
                                      f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if self.cluster_dir and self.pg_ctl:
             subprocess.run(
@@ -67,7 +67,8 @@ class PostgresServer:
             shutil.rmtree(os.path.dirname(self.cluster_dir), ignore_errors=True)
 
 
-async def _execute(dsn: str, sql: str) -> None:
+async def execute(dsn: str, sql: str) -> None:
+    """One statement on `dsn` (a libpq URL), in a connection of its own."""
     conn = await asyncpg.connect(dsn, timeout=5)
     try:
         await conn.execute(sql)
@@ -77,7 +78,7 @@ async def _execute(dsn: str, sql: str) -> None:
 
 def _answers(dsn: str) -> bool:
     try:
-        asyncio.run(_execute(dsn, "SELECT 1"))
+        asyncio.run(execute(dsn, "SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     return True
@@ -94,12 +95,21 @@ def postgres_binaries() -> tuple[str, str] | None:
     return None
 
 
-def start_cluster() -> PostgresServer | None:
+def server_options(port: int, folder: str, *, durable: bool = False) -> str:
+    """pg_ctl's -o: the port, the socket folder, loopback only; fsync off unless durable."""
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    return options if durable else options + " -c fsync=off"
+
+
+def start_cluster(*, durable: bool = False, prefix: str = "gateway-pg-"
+                  ) -> PostgresServer | None:
+    """A throwaway cluster from the server binaries (None without them), on a free port; for
+    tests with fsync off, `durable` (fsync on, like production) for measurements."""
     binaries = postgres_binaries()
     if binaries is None:
         return None
     initdb, pg_ctl = binaries
-    directory = tempfile.mkdtemp(prefix="gateway-pg-")
+    directory = tempfile.mkdtemp(prefix=prefix)
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root: hand the folder to nobody
         shutil.chown(directory, "nobody")
         runner = ["runuser", "-u", "nobody", "--"]
@@ -110,8 +120,8 @@ def start_cluster() -> PostgresServer | None:
     subprocess.run([*runner, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
     subprocess.run([*runner, pg_ctl, "-D", data, "-l", f"{directory}/log", "-w", "-o",
-                    f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off",
-                    "start"], check=True, capture_output=True)
+                    server_options(port, directory, durable=durable), "start"],
+                   check=True, capture_output=True)
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     for _ in range(50):
         if _answers(dsn):

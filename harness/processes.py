@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.postgres import free_port
+from harness.postgres import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
