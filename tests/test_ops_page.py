@@ -20,13 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import create_sessionmaker, utcnow
 from app.main import create_app
 from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
-from app.ops.endpoints import (
-    COOKIE,
-    SECURITY_HEADERS,
-    SESSION_SECONDS,
-    read_session,
-    session_cookie,
-)
+from app.ops.endpoints import COOKIE, SECURITY_HEADERS
+from app.ops.sessions import SESSION_SECONDS, read_session, session_cookie
 from app.payletter.models import KST
 from tests.conftest import client_for, make_settings, running, scalar
 from tests.sim_harness import SimGateway, sim_gateway

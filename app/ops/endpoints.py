@@ -4,13 +4,9 @@ Orders with the filters of GET /orders, one order with its whole history as one 
 the needs-review queue and daily totals; read-only but for one write, a refund behind a
 confirmation step.
 
-Signing in takes the ops token once. The session cookie does not hold it: it is
-`expiry.nonce.HMAC(key, expiry.nonce)` with a key derived from the token signed in with, so
-a session lasts as long as that token is accepted (removing it from OPS_API_TOKEN ends every
-session it started), and a cookie can be neither forged nor extended. A session is also on
-record (`ops_sessions`, by the SHA-256 of `expiry.nonce`) from sign-in to sign-out, and a
-cookie counts only while its record does: signing out ends it on the server, not only in
-the browser. Every form that writes carries a CSRF token derived from the same session.
+Signing in takes the ops token once and starts a session (`app.ops.sessions`: the signed
+cookie, its record, the CSRF token every form that writes carries); this module only reads
+and sets the cookie.
 `Authorization: Bearer <ops token>` works as well (curl); the shop token never does.
 Failed sign-ins count against the caller's address like wrong bearer tokens
 (`app.kit.throttle`). Every value is escaped (`app.ops.html`) and a strict
@@ -19,15 +15,12 @@ Content-Security-Policy forbids scripts altogether.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -53,7 +46,8 @@ from app.kit.http_errors import app_error_response
 from app.kit.security import token_in
 from app.ops import views
 from app.ops.html import Markup, render, url
-from app.ops.repository import AuditRepository, OpsSessionRepository
+from app.ops.repository import AuditRepository
+from app.ops.sessions import SESSION_SECONDS, active_session, end_session, start_session
 from app.orders.queries import (
     FILTER_PARAMS,
     SortKey,
@@ -75,7 +69,6 @@ log = logging.getLogger(__name__)
 
 COOKIE = "ops_session"
 COOKIE_PATH = "/ops"
-SESSION_SECONDS = 8 * 3600
 ACTOR = "ops-page"
 CHART_DAYS = 14
 
@@ -91,65 +84,7 @@ SECURITY_HEADERS = {
 }
 
 
-# -- the session --------------------------------------------------------------------------
-
-def _session_key(ops_token: str) -> bytes:
-    return hmac.new(ops_token.encode(), b"payletter-gateway ops page session v1",
-                    hashlib.sha256).digest()
-
-
-def _mac(key: bytes, purpose: str, body: str) -> str:
-    return hmac.new(key, f"{purpose}\n{body}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class CookieSession:
-    """What a valid cookie says; it counts only while its record is in ops_sessions."""
-
-    expires: int
-    csrf: str
-    digest: str  # the record's key: SHA-256 of the signed part, never the cookie itself
-
-    @classmethod
-    def of(cls, key: bytes, body: str, expires: int) -> CookieSession:
-        return cls(expires, _mac(key, "csrf", body), hashlib.sha256(body.encode()).hexdigest())
-
-
-def new_session(ops_token: str, now: float | None = None) -> tuple[str, CookieSession]:
-    """A new session's cookie value (expiry, a random nonce, and their HMAC), and what it
-    says; `login` puts it on record."""
-    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
-    body = f"{expires}.{secrets.token_hex(16)}"
-    key = _session_key(ops_token)
-    return f"{body}.{_mac(key, 'session', body)}", CookieSession.of(key, body, expires)
-
-
-def session_cookie(ops_token: str, now: float | None = None) -> str:
-    return new_session(ops_token, now)[0]
-
-
-def read_session(cookie: str | None, ops_tokens: tuple[str, ...], now: float | None = None
-                 ) -> CookieSession | None:
-    """The session a cookie names, or None if it is missing, forged, expired, or signed
-    with a token no longer accepted. Whether it is still on record is the caller's check."""
-    if not cookie or len(cookie) > 200:
-        return None
-    body, _, signature = cookie.rpartition(".")
-    expires_text, _, nonce = body.partition(".")
-    given = signature.encode(errors="replace")
-    key = None
-    for token in ops_tokens:  # every one, constant time each
-        candidate = _session_key(token)
-        if hmac.compare_digest(_mac(candidate, "session", body).encode(), given):
-            key = candidate
-    if key is None or not (expires_text.isdigit() and nonce):
-        return None
-    current = now if now is not None else time.time()
-    expires = int(expires_text)
-    if not current < expires <= current + SESSION_SECONDS:
-        return None
-    return CookieSession.of(key, body, expires)
-
+# -- the caller -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class OpsCaller:
@@ -170,10 +105,7 @@ async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) ->
         if caller_role(request, gateway) != "ops":  # the API's own check: 401 / 403
             raise Forbidden("the ops page takes the ops token")
         return OpsCaller("bearer", "")
-    session = read_session(request.cookies.get(COOKIE), gateway.settings.ops_tokens)
-    if session is not None and not await OpsSessionRepository(db).is_active(session.digest,
-                                                                           utcnow()):
-        session = None  # signed out (or its record expired): the cookie is a leftover
+    session = await active_session(db, request.cookies.get(COOKIE), gateway.settings.ops_tokens)
     if request.method in ("GET", "HEAD"):
         if session is None:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -183,9 +115,7 @@ async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) ->
     if session is None:
         raise Forbidden("no valid ops session: sign in again")
     form = await request.form()
-    given = form.get("csrf")
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(errors="replace"),
-                                                             session.csrf.encode()):
+    if not session.csrf_matches(form.get("csrf")):
         raise Forbidden("missing or wrong CSRF token: reload the page and try again")
     return OpsCaller("session", session.csrf, session.digest)
 
@@ -300,11 +230,7 @@ async def login(request: Request, gateway: GatewayDep, db: SessionDep,
         return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
                     None, status_code=403)
     address = _caller_address(request, gateway)
-    cookie, session = new_session(given)
-    sessions = OpsSessionRepository(db)
-    await sessions.delete_expired(utcnow())  # here, so the table never piles up
-    await sessions.add(session.digest, expires_at=datetime.fromtimestamp(session.expires, UTC),
-                       source_addr=address[:64] or None)
+    cookie = await start_session(db, given, address[:64] or None)
     log.info("ops page: signed in from %s", address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
@@ -324,7 +250,7 @@ async def logout(gateway: GatewayDep, db: SessionDep, caller: OpsPageDep) -> Res
     """End the session: its record goes (a copy of the cookie is refused from now on), and
     the browser is told to drop the cookie."""
     if caller.session:
-        await OpsSessionRepository(db).end(caller.session)
+        await end_session(db, caller.session)
     response = RedirectResponse("/ops/login", status_code=303)
     response.delete_cookie(
         COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
