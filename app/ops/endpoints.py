@@ -46,8 +46,8 @@ from app.kit.http_errors import app_error_response
 from app.kit.security import token_in
 from app.ops import views
 from app.ops.html import Markup, render, url
-from app.ops.repository import AuditRepository
 from app.ops.sessions import SESSION_SECONDS, active_session, end_session, start_session
+from app.orders.history import order_records, timeline
 from app.orders.queries import (
     FILTER_PARAMS,
     SortKey,
@@ -59,11 +59,8 @@ from app.orders.queries import (
 )
 from app.orders.repository import OrderRepository, OrderSearchRepository
 from app.payletter.models import KST
-from app.payments.repository import DeliveryRepository
-from app.refunds.repository import RefundRepository
 from app.refunds.service import REFUNDABLE, check_refundable
 from app.refunds.service import cancel_order as refund_order
-from app.webhooks.repository import OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -314,17 +311,8 @@ async def order_export(request: Request, gateway: GatewayDep, caller: OpsPageDep
 @router.get("/orders/{order_no}")
 async def order_page(order_no: str, session: SessionDep, caller: OpsPageDep) -> Response:
     """One order: every field, then its history as one timeline in time order."""
-    orders = OrderRepository(session)
-    order = await orders.get_by_order_no(order_no)
-    if order is None:
-        raise NotFound(f"no order {order_no!r}")
-    entries = views.timeline(
-        order,
-        await DeliveryRepository(session).for_order(order.id),
-        await orders.transitions(order.id),
-        await RefundRepository(session).for_order(order.id),
-        await AuditRepository(session).for_order(order.id),
-        await OutboxRepository(session).list(order_no=order.order_no, limit=500))
+    records = await order_records(session, order_no)
+    order, entries = records.order, timeline(records)
     refundable = order.status in REFUNDABLE and order.amount > order.cancelled_amount
     cancel = (views.cancel_form(order, caller.csrf) if refundable
               else render("<p class='muted' id='not-refundable'>Not refundable: the order is "

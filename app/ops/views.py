@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from app.models import AuditEntry, Delivery, Order, OrderTransition, OutboxEvent, Refund
 from app.ops.html import Markup, join, render, segment, url
+from app.orders.history import TimelineEntry
 from app.orders.queries import FILTER_PARAMS, SORTS
 from app.orders.schemas import OrderOut
 from app.orders.states import OrderStatus
@@ -277,72 +277,57 @@ def order_fields(order: Order) -> Markup:
     return render("<table class='fields' id='fields'>{rows}</table>", rows=join(rows))
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime  # when it happened (the sort key)
-    rank: int  # ties: creation, delivery, state change, refund, audit, event
-    id: int
-    kind: str
-    what: Markup
-    shown: datetime | None = None  # the time on record, when it differs from `at`
-
-
 def _detail(value: str | None) -> Markup:
     return render(" · <span class='muted'>{v}</span>", v=value) if value else Markup("")
 
 
-def timeline(order: Order, deliveries: Sequence[Delivery],
-             transitions: Sequence[OrderTransition], refunds: Sequence[Refund],
-             audits: Sequence[AuditEntry], events: Sequence[OutboxEvent]) -> list[TimelineEntry]:
-    """One history of the order, oldest first: every record about it, merged by time.
-
-    A delivery row is written once it has been processed, so its `received_at` is a moment
-    after the state change it caused: it is placed at that change, just before it.
-    """
-    caused = {t.delivery_id: t.created_at for t in transitions if t.delivery_id is not None}
-    entries = [TimelineEntry(order.created_at, 0, order.id, "created", render(
-        "order created: {amount} by {pgcode} for {user}", amount=won(order.amount),
-        pgcode=order.pgcode, user=order.user_id))]
-    entries += [TimelineEntry(min(d.received_at, caused.get(d.id, d.received_at)), 1, d.id,
-                              "delivery", render(
-        "#{id} <b>{kind}</b> from <code>{source}</code> · verification <code>{verification}"
-        "</code> · outcome <code>{outcome}</code> · answered {code}{tid}{detail}",
-        id=d.id, kind=d.kind, source=d.source_addr, verification=d.verification,
-        outcome=d.outcome, code=d.response_code,
-        tid=render(" · tid <code>{t}</code>", t=d.tid) if d.tid else Markup(""),
-        detail=_detail(d.detail)), d.received_at) for d in deliveries]
-    entries += [TimelineEntry(t.created_at, 2, t.id, "state", render(
-        "{frm} → {to} · event <code>{event}</code>{reason}{cause}",
-        frm=status_badge(t.from_status), to=status_badge(t.to_status), event=t.event,
-        reason=_detail(t.reason),
-        cause=render(" · by delivery #{d}", d=t.delivery_id) if t.delivery_id else Markup("")))
-        for t in transitions]
-    entries += [TimelineEntry(r.created_at, 3, r.id, "refund", render(
-        "refund #{id}: {kind} {amount} requested by {by} → <b>{status}</b>{cid}{date}{error}",
-        id=r.id, kind=r.kind, amount=won(r.amount), by=r.requested_by, status=r.status,
-        cid=render(" · cid <code>{c}</code>", c=r.cid) if r.cid else Markup(""),
-        date=render(" · cancelled {d}", d=kst(r.cancel_date)) if r.cancel_date else Markup(""),
-        error=_detail(r.error))) for r in refunds]
-    entries += [TimelineEntry(a.at, 4, a.id, "audit", render(
-        "{actor} · <code>{action}</code> → <b>{outcome}</b>{detail}", actor=a.actor,
-        action=a.action, outcome=a.outcome,
-        detail=render(" · <code>{d}</code>", d=json.dumps(a.detail, ensure_ascii=False,
-                                                          sort_keys=True, default=str))
-        if a.detail else Markup(""))) for a in audits]
-    entries += [TimelineEntry(e.created_at, 5, e.id, "event", render(
-        "shop event <code>{type}</code> <span class='muted'>{event_id}</span> · {status}, "
-        "{attempts} attempt(s){delivered}{error}", type=e.type, event_id=e.event_id,
-        status=e.status, attempts=e.attempts,
-        delivered=render(" · delivered {d}", d=kst(e.delivered_at)) if e.delivered_at
-        else Markup(""), error=_detail(e.last_error))) for e in events]
-    return sorted(entries, key=lambda x: (x.at, x.rank, x.id))
+def _what(entry: TimelineEntry) -> Markup:
+    """One timeline entry's details, by the kind of record it is."""
+    match entry.record:
+        case Order() as o:
+            return render("order created: {amount} by {pgcode} for {user}",
+                          amount=won(o.amount), pgcode=o.pgcode, user=o.user_id)
+        case Delivery() as d:
+            return render(
+                "#{id} <b>{kind}</b> from <code>{source}</code> · verification "
+                "<code>{verification}</code> · outcome <code>{outcome}</code> · answered {code}"
+                "{tid}{detail}", id=d.id, kind=d.kind, source=d.source_addr,
+                verification=d.verification, outcome=d.outcome, code=d.response_code,
+                tid=render(" · tid <code>{t}</code>", t=d.tid) if d.tid else Markup(""),
+                detail=_detail(d.detail))
+        case OrderTransition() as t:
+            return render(
+                "{frm} → {to} · event <code>{event}</code>{reason}{cause}",
+                frm=status_badge(t.from_status), to=status_badge(t.to_status), event=t.event,
+                reason=_detail(t.reason), cause=render(" · by delivery #{d}", d=t.delivery_id)
+                if t.delivery_id else Markup(""))
+        case Refund() as r:
+            return render(
+                "refund #{id}: {kind} {amount} requested by {by} → <b>{status}</b>{cid}{date}"
+                "{error}", id=r.id, kind=r.kind, amount=won(r.amount), by=r.requested_by,
+                status=r.status, cid=render(" · cid <code>{c}</code>", c=r.cid) if r.cid
+                else Markup(""), date=render(" · cancelled {d}", d=kst(r.cancel_date))
+                if r.cancel_date else Markup(""), error=_detail(r.error))
+        case AuditEntry() as a:
+            return render(
+                "{actor} · <code>{action}</code> → <b>{outcome}</b>{detail}", actor=a.actor,
+                action=a.action, outcome=a.outcome, detail=render(" · <code>{d}</code>",
+                d=json.dumps(a.detail, ensure_ascii=False, sort_keys=True, default=str))
+                if a.detail else Markup(""))
+        case OutboxEvent() as e:
+            return render(
+                "shop event <code>{type}</code> <span class='muted'>{event_id}</span> · "
+                "{status}, {attempts} attempt(s){delivered}{error}", type=e.type,
+                event_id=e.event_id, status=e.status, attempts=e.attempts,
+                delivered=render(" · delivered {d}", d=kst(e.delivered_at)) if e.delivered_at
+                else Markup(""), error=_detail(e.last_error))
 
 
 def timeline_table(entries: Sequence[TimelineEntry]) -> Markup:
     rows = join(render("<tr class='timeline-{kind}' data-id='{id}' data-at='{iso}'>"
                        "<td class='time'>{at}</td><td><span class='kind'>{kind}</span></td>"
                        "<td>{what}</td></tr>", kind=e.kind, id=e.id, iso=e.at.isoformat(),
-                       at=kst(e.shown or e.at), what=e.what) for e in entries)
+                       at=kst(e.shown), what=_what(e)) for e in entries)
     return render("<table id='timeline'><thead><tr><th>when (KST)</th><th>what</th>"
                   "<th>details</th></tr></thead><tbody>{rows}</tbody></table>", rows=rows)
 
