@@ -9,7 +9,7 @@ cookie, its record, the CSRF token every form that writes carries); this module 
 and sets the cookie.
 `Authorization: Bearer <ops token>` works as well (curl); the shop token never does.
 Failed sign-ins count against the caller's address like wrong bearer tokens
-(`app.kit.throttle`). Every value is escaped (`app.ops.html`) and a strict
+(`app.kit.throttle`). Every page is a template (app/templates/ops/, autoescaped) and a strict
 Content-Security-Policy forbids scripts altogether.
 """
 
@@ -44,8 +44,8 @@ from app.kit.deps import (
 )
 from app.kit.http_errors import app_error_response
 from app.kit.security import token_in
+from app.kit.templates import html_page, url
 from app.ops import views
-from app.ops.html import Markup, render, url
 from app.ops.sessions import SESSION_SECONDS, active_session, end_session, start_session
 from app.orders.history import order_records, timeline
 from app.orders.queries import (
@@ -70,7 +70,8 @@ ACTOR = "ops-page"
 CHART_DAYS = 14
 
 SECURITY_HEADERS = {
-    # No script of any kind may run, even if an escape were missed somewhere.
+    # No script of any kind may run, even if an escape were missed somewhere. Styles are
+    # inline: the one stylesheet in app/templates/base.html, the chart legend's colours.
     "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; "
                                 "img-src 'self' data:; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),
@@ -155,24 +156,19 @@ router = APIRouter(prefix="/ops", tags=["ops page"], include_in_schema=False,
                    route_class=OpsRoute)
 
 
-def page(title: str, body: Markup, caller: OpsCaller | None, *, active: str = "",
-         status_code: int = 200) -> HTMLResponse:
-    nav = views.navigation(active, caller.csrf if caller is not None else None)
-    return HTMLResponse(views.document(title, body, nav=nav), status_code=status_code)
+def page(template: str, caller: OpsCaller | None, *, status_code: int = 200,
+         **context: Any) -> HTMLResponse:
+    """An ops page (app/templates/ops/); the header offers sign-out to a session's caller."""
+    return html_page(f"ops/{template}", status_code=status_code,
+                     csrf=caller.csrf if caller is not None else None, **context)
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     order_no = request.path_params.get("order_no")
-    back = (render("<p><a href='{href}' id='back'>Back to order {no}</a></p>",
-                   href=views.order_href(order_no), no=order_no)
-            if isinstance(order_no, str) and status_code != 404 else Markup(""))
-    again = (render("<p><a href='/ops/login'>Sign in</a></p>")
-             if status_code in (401, 403) else Markup(""))
-    body = render("{error}{back}{again}<p><a href='/ops'>All orders</a></p>",
-                  error=views.error_box(message), back=back, again=again)
     caller = getattr(request.state, "ops_caller", None)
-    return page(f"Error {status_code}", body, caller if isinstance(caller, OpsCaller) else None,
-                status_code=status_code)
+    return page("error.html", caller if isinstance(caller, OpsCaller) else None,
+                status_code=status_code, status=status_code, error=message,
+                back=order_no if isinstance(order_no, str) and status_code != 404 else None)
 
 
 # -- signing in and out -------------------------------------------------------------------
@@ -189,24 +185,10 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def login_form(next_url: str, problem: str | None = None) -> Markup:
-    return render(
-        "<div class='box login'>{problem}"
-        "<form method='post' action='/ops/login' id='login'>"
-        "<input type='hidden' name='next' value='{next}'>"
-        "<label for='token'>Ops token (<code>OPS_API_TOKEN</code>)</label>"
-        "<input type='password' name='token' id='token' autocomplete='current-password' "
-        "required autofocus>"
-        "<button type='submit' id='sign-in'>Sign in</button></form>"
-        "<p class='muted'>A session lasts 8 hours, until you sign out, or until its token "
-        "is taken out of <code>OPS_API_TOKEN</code>.</p></div>",
-        problem=views.error_box(problem) if problem else Markup(""), next=next_url)
-
-
 @router.get("/login")
 async def login_page(next: str | None = None) -> HTMLResponse:
     """The sign-in form: paste the ops token."""
-    return page("Sign in", login_form(_safe_next(next)), None)
+    return page("login.html", None, next=_safe_next(next), problem=None)
 
 
 @router.post("/login")
@@ -224,8 +206,8 @@ async def login(request: Request, gateway: GatewayDep, db: SessionDep,
         if given:
             count_failure(gateway, source)
         log.warning("ops page: sign-in refused from %s", _caller_address(request, gateway))
-        return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
-                    None, status_code=403)
+        return page("login.html", None, status_code=403, next=_safe_next(next),
+                    problem="That is not the ops token.")
     address = _caller_address(request, gateway)
     cookie = await start_session(db, given, address[:64] or None)
     log.info("ops page: signed in from %s", address)
@@ -274,7 +256,7 @@ async def order_list(request: Request, session: SessionDep, caller: OpsPageDep) 
     """Orders by the filters of GET /orders, newest first, a keyset page at a time."""
     params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
     kept = [(k, params[k]) for k in PAGE_PARAMS if k in params]
-    form = views.filter_form(params)
+    fields = views.filter_fields(params)
     try:
         unknown = sorted(set(params) - {*PAGE_PARAMS, "cursor"})
         if unknown:
@@ -287,15 +269,11 @@ async def order_list(request: Request, session: SessionDep, caller: OpsPageDep) 
                                      limit=_limit(params.get("limit")))
         totals = await order_totals(session, flt)
     except InvalidRequest as exc:
-        return page("Orders", render("{e}{form}", e=views.error_box(exc.message), form=form),
-                    caller, active="orders", status_code=422)
-    export = url("/ops/orders.csv", [(k, v) for k, v in kept if k not in ("limit",)])
-    body = render(
-        "{form}{totals}{table}{pager}<p><a href='{export}' id='export'>Download CSV</a> "
-        "<span class='muted'>(every matching order)</span></p>",
-        form=form, totals=views.totals_line(totals), table=views.orders_table(result.items),
-        pager=views.pager("/ops", kept, result.next_cursor, bool(cursor)), export=export)
-    return page("Orders", body, caller, active="orders")
+        return page("orders.html", caller, status_code=422, fields=fields, error=exc.message)
+    return page("orders.html", caller, fields=fields, error=None, totals=totals,
+                orders=result.items, kept=kept, next_cursor=result.next_cursor,
+                on_later_page=bool(cursor),
+                export=url("/ops/orders.csv", [(k, v) for k, v in kept if k != "limit"]))
 
 
 @router.get("/orders.csv")
@@ -312,21 +290,10 @@ async def order_export(request: Request, gateway: GatewayDep, caller: OpsPageDep
 async def order_page(order_no: str, session: SessionDep, caller: OpsPageDep) -> Response:
     """One order: every field, then its history as one timeline in time order."""
     records = await order_records(session, order_no)
-    order, entries = records.order, timeline(records)
-    refundable = order.status in REFUNDABLE and order.amount > order.cancelled_amount
-    cancel = (views.cancel_form(order, caller.csrf) if refundable
-              else render("<p class='muted' id='not-refundable'>Not refundable: the order is "
-                          "{status}.</p>", status=order.status))
-    review = (render("<p class='error' id='review-reason'>Needs review: {r}</p>",
-                     r=order.review_reason or "no reason recorded")
-              if order.status == "needs_review" else Markup(""))
-    body = render("{review}<p><a href='/ops'>« all orders</a></p>{summary}"
-                  "<h2>Timeline</h2>{timeline}<h2>Refund</h2>{cancel}"
-                  "<h2>All fields</h2>{fields}",
-                  review=review, summary=views.order_summary(order),
-                  timeline=views.timeline_table(entries), cancel=cancel,
-                  fields=views.order_fields(order))
-    return page(f"Order {order.order_no}", body, caller)
+    order = records.order
+    return page("order.html", caller, order=order, entries=timeline(records),
+                fields=views.order_fields(order),
+                refundable=order.status in REFUNDABLE and order.amount > order.cancelled_amount)
 
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -357,8 +324,9 @@ async def cancel(
             raise NotFound(f"no order {order_no!r}")
         # Payletter's rules for this method, checked now so a refusal shows before asking.
         refund_amount, _, _ = check_refundable(current, value, None, utcnow())
-        body = views.confirm_form(current, refund_amount, caller.csrf, secrets.token_hex(16))
-        return page("Confirm the refund", body, caller)
+        return page("confirm.html", caller, order=current, amount=refund_amount,
+                    full=refund_amount == current.amount - current.cancelled_amount,
+                    key=secrets.token_hex(16))
     if value is None or not _KEY.match(key):
         raise InvalidRequest("the confirmation is incomplete: start again from the order")
     # The key makes a double-submitted confirmation refund once.
@@ -368,21 +336,10 @@ async def cancel(
     order: dict[str, Any] = answer.body["order"]
     headline = {"done": "Refunded", "requested": "Refund requested",
                 "unknown": "Refund outcome unknown"}.get(refund["status"], "Refund failed")
-    body = render(
-        "<div class='{cls}' id='refund-result'><b id='refund-status'>{headline}</b>: "
-        "{amount} · refund #{id} is <b>{status}</b>{cid}{message}</div>"
-        "<p>The order is now {order_status}, refunded {refunded} of {total}.</p>"
-        "<p><a href='{href}' id='back'>Back to the order</a></p>",
-        cls="notice" if refund["status"] == "done" else "error", headline=headline,
-        amount=views.won(refund["amount"]), id=refund["id"], status=refund["status"],
-        cid=render(" · cid <code>{c}</code>", c=refund["cid"]) if refund["cid"] else Markup(""),
-        message=render(" · {m}", m=answer.body["message"]) if "message" in answer.body
-        else Markup(""),
-        order_status=views.status_badge(order["status"]),
-        refunded=views.won(order["cancelled_amount"]), total=views.won(order["amount"]),
-        href=views.order_href(order_no))
+    message = answer.body.get("message")
     log.info("ops page: refund %s of order %s: %s", refund["id"], order_no, refund["status"])
-    return page("Refund", body, caller, status_code=answer.status_code)
+    return page("refund.html", caller, status_code=answer.status_code, headline=headline,
+                refund=refund, order=order, message=message, order_no=order_no)
 
 
 # -- the review queue and the daily totals ------------------------------------------------
@@ -396,16 +353,11 @@ async def review_queue(session: SessionDep, caller: OpsPageDep, cursor: str | No
     try:
         result = await search_orders(session, flt, sort=sort, cursor=cursor, limit=50)
     except InvalidRequest as exc:
-        return page("Needs review", views.error_box(exc.message), caller, active="review",
-                    status_code=422)
+        return page("review.html", caller, status_code=422, error=exc.message)
     totals = await order_totals(session, flt)
-    body = render(
-        "<p class='muted'>A result contradicted the order (amount, user, method…): the order "
-        "was not marked paid. Decide by hand, with Payletter's records.</p>"
-        "<p id='review-count'>{count} order(s) need review.</p>{table}{pager}",
-        count=f"{totals['count']:,}", table=views.orders_table(result.items, review=True),
-        pager=views.pager("/ops/review", [], result.next_cursor, bool(cursor)))
-    return page("Needs review", body, caller, active="review")
+    return page("review.html", caller, error=None, count=totals["count"],
+                orders=result.items, next_cursor=result.next_cursor,
+                on_later_page=bool(cursor))
 
 
 @router.get("/totals")
@@ -415,13 +367,7 @@ async def daily_totals(session: SessionDep, caller: OpsPageDep,
     today = datetime.now(KST).date()
     days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
     rows = await OrderSearchRepository(session).daily_totals(korea_day_start(days[0]))
-    other = "count" if measure == "amount" else "amount"
-    body = render(
-        "<p>Orders paid per Korea day ({first} to {last}), by method; bars show the "
-        "{measure}. <a href='{href}' id='measure'>Show the {other} instead</a>.</p>"
-        "{chart}<h2>Numbers</h2>{table}",
-        first=days[0].isoformat(), last=days[-1].isoformat(), measure=measure,
-        href=url("/ops/totals", {"measure": other}), other=other,
-        chart=views.daily_chart(days, rows, measure), table=views.daily_table(days, rows))
-    return page("Daily totals", body, caller, active="totals")
-
+    return page("totals.html", caller, first=days[0].isoformat(), last=days[-1].isoformat(),
+                measure=measure, other="count" if measure == "amount" else "amount",
+                chart=views.daily_chart(days, rows, measure),
+                daily=views.daily_table(days, rows))
