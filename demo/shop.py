@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from html import escape
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
@@ -19,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from app.errors import AppError, InvalidRequest
 from app.kit.deps import GatewayDep, SessionDep
 from app.kit.idempotency import Failed
-from app.models import Order
+from app.kit.templates import html_page
 from app.orders.intents import sign_intent
 from app.orders.repository import OrderRepository
 from app.orders.schemas import IntentOrderCreate
@@ -30,23 +29,6 @@ router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
 
 DEMO_METHODS = ("creditcard", "kakaopay", "mobile", "virtualaccount", "banktransfer", "payco")
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}
-label{display:block;margin:.8rem 0 .2rem}input,select{width:100%;padding:.5rem;font-size:1rem}
-button{margin-top:1.2rem;padding:.7rem 1.4rem;font-size:1rem;cursor:pointer}
-.error{background:#fee;border:1px solid #c33;padding:.6rem;margin:1rem 0}
-.note{color:#666;font-size:.9rem}
-"""
-
-
-def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
-    )
-
-
 # The shop's catalogue: the price is the shop's, never the browser's.
 CATALOG: dict[str, tuple[str, int]] = {
     "coffee": ("Coffee beans 1kg", 15000),
@@ -56,54 +38,14 @@ CATALOG: dict[str, tuple[str, int]] = {
 }
 BUYER = "demo_buyer"
 
-# The page's only script: ask the shop's backend for a signed intent, post it to the
-# gateway's POST /orders (what a real shop frontend does), then open the payment window.
-# Without JavaScript the form still works through the backend (/demo/orders).
-_SCRIPT = """
-document.getElementById('checkout').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  const shown = document.getElementById('error');
-  try {
-    const signed = await fetch('/demo/intent', {method: 'POST', body: form});
-    if (!signed.ok) throw new Error((await signed.json()).error.message);
-    const {intent} = await signed.json();
-    const created = await fetch('/orders', {method: 'POST',
-      headers: {'content-type': 'application/json'},
-      body: JSON.stringify({intent, pgcode: form.get('pgcode')})});
-    const order = await created.json();
-    if (!created.ok) throw new Error(order.error.message);
-    window.location.assign(order.online_url);
-  } catch (problem) {
-    shown.textContent = problem.message;
-    shown.hidden = false;
-  }
-});
-"""
-
 
 @router.get("", response_class=HTMLResponse)
 async def shop_page(error: str | None = None) -> HTMLResponse:
-    """The demo shop's checkout form."""
-    methods = "".join(
-        f"<option value='{code}'>{escape(METHODS[code].label)} ({code})</option>"
-        for code in DEMO_METHODS
-    )
-    products = "".join(f"<option value='{key}'>{escape(name)}: {price:,} won</option>"
-                       for key, (name, price) in CATALOG.items())
-    hidden = "" if error else " hidden"
-    return _page("Demo shop", f"""<p class='error' id='error'{hidden}>{escape(error or "")}</p>
-<form method="post" action="/demo/orders" id="checkout">
-  <label for="product">Product</label>
-  <select id="product" name="product">{products}</select>
-  <label for="pgcode">Payment method</label>
-  <select id="pgcode" name="pgcode">{methods}</select>
-  <button type="submit" id="pay">Pay</button>
-</form>
-<p class="note">The shop's backend signs the order (price included) as an intent; this page
-posts it to the gateway's <code>POST /orders</code> with no token. Runs against the local
-Payletter simulator: no real money moves.</p>
-<script>{_SCRIPT}</script>""")
+    """The demo shop's checkout form (app/templates/demo/shop.html)."""
+    return html_page(
+        "demo/shop.html", error=error,
+        products=[(key, name, price) for key, (name, price) in CATALOG.items()],
+        methods=[(code, METHODS[code].label) for code in DEMO_METHODS])
 
 
 def _intent_for(gateway: GatewayDep, product: str) -> str:
@@ -143,18 +85,6 @@ async def demo_checkout(
         message = result.error.message or "could not open the payment"
         return RedirectResponse(f"/demo?error={quote(message)}", status_code=303)
     return RedirectResponse(str(result.view["online_url"]), status_code=303)
-
-
-def demo_extras(order: Order | None, signature: str | None) -> str:
-    """What the result page adds in sim: a deposit button for virtual accounts, a way back.
-    The button carries the page's result signature: only the buyer's page can press it."""
-    extra = ""
-    if order is not None and order.status == "awaiting_deposit":
-        extra = (f"<form method='post' action='/demo/orders/{quote(order.order_no)}/deposit'>"
-                 f"<input type='hidden' name='sig' value='{escape(signature or '')}'>"
-                 "<button type='submit' id='deposit'>Simulate the buyer's deposit</button>"
-                 "</form>")
-    return extra + "<p><a href='/demo' id='back'>Back to the demo shop</a></p>"
 
 
 @router.post("/orders/{order_no}/deposit")

@@ -228,7 +228,7 @@ async def test_show_prints_the_fields_and_the_timeline_in_time_order(gw: SimGate
     assert header.split() == ["TIME", "WHAT", "DETAIL"]
     kinds = [entry.split()[2] for entry in entries]
     assert kinds.count("delivery") == 2 and kinds.count("refund") == 1
-    assert kinds.count("transition") == 3  # created → pending → paid → partially_cancelled
+    assert kinds.count("state") == 3  # created → pending → paid → partially_cancelled
     assert "audit" in kinds
 
     def at(needle: str) -> int:

@@ -224,7 +224,8 @@ def resolve(value: str, env: dict[str, str]) -> str:
 def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """What the image does, without Docker: install the lock, migrate, `serve`, /readyz."""
+    """What the image does, without Docker: install the lock and the package (its templates
+    too), migrate, `serve`, /readyz and a page."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
@@ -237,6 +238,14 @@ def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
     for package in ("app", "demo"):  # what the Dockerfile copies into its build stage
         shutil.copytree(ROOT / package, build / package)
     subprocess.run([*pip, "--no-deps", str(build)], check=True)
+    # The pages are package data: every template of the tree is in the installed package.
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "from app.kit.templates import ENV; "
+         "print('\\n'.join(ENV.list_templates()))"],
+        cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
+    templates = ROOT / "app" / "templates"
+    assert sorted(installed) == sorted(
+        str(path.relative_to(templates)) for path in templates.rglob("*") if path.is_file())
 
     secrets = {"SHOP_API_TOKEN": "shop-token-from-compose-test-0001",
                "OPS_API_TOKEN": "ops-token-from-compose-test-0001",
@@ -268,6 +277,8 @@ def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
                 time.sleep(0.2)
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
         assert ready.headers["x-request-id"]
+        login = httpx.get(f"http://127.0.0.1:{port}/ops/login", timeout=5)  # a template
+        assert login.status_code == 200 and "id='sign-in'" in login.text
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)

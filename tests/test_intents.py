@@ -235,7 +235,7 @@ async def test_the_demo_shop_signs_catalogue_prices_and_the_browser_posts_the_in
 ) -> None:
     async with client_for(gateway_app, peer="203.0.113.50") as browser:
         page = await browser.get("/demo")
-        assert "fetch('/orders'" in page.text and 'id="product"' in page.text
+        assert "fetch('/orders'" in page.text and "id='product'" in page.text
         signed = await browser.post("/demo/intent", data={"product": "tea"})
         intent = signed.json()["intent"]
         created = await browser.post("/orders", json={"intent": intent, "pgcode": "kakaopay"})

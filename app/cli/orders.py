@@ -7,9 +7,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,7 +31,7 @@ from app.cli.formatting import clean, kst, money, shorten, table, won
 from app.errors import InvalidRequest, NotFound
 from app.gateway import open_gateway
 from app.models import Order
-from app.orders.history import order_with_history
+from app.orders import history
 from app.orders.queries import (
     CSV_COLUMNS,
     MAX_LIMIT,
@@ -157,21 +156,23 @@ def orders_table(body: dict[str, Any]) -> list[str]:
 @json_option
 @pass_cli
 def orders_show(obj: CliContext, order_no: str, as_json: bool) -> None:
-    """An order's fields and its timeline: deliveries, state changes, refunds, audit."""
+    """An order's fields and its timeline: deliveries, state changes, refunds, audit,
+    the shop's events (the ops page's timeline)."""
     settings = obj.load_settings()
 
-    async def work() -> dict[str, Any]:
+    async def work() -> tuple[dict[str, Any], list[history.TimelineEntry]]:
         async with database(settings) as sessionmaker, sessionmaker() as session:
-            return await order_with_history(session, order_no)
+            records = await history.order_records(session, order_no)
+            return history.history_view(records), history.timeline(records)
 
-    view = run(work(), as_json=as_json)
+    view, entries = run(work(), as_json=as_json)
     if as_json:
         emit_json(view)
     else:
-        click.echo("\n".join(order_lines(view)))
+        click.echo("\n".join(order_lines(view, entries)))
 
 
-def order_lines(o: dict[str, Any]) -> list[str]:
+def order_lines(o: dict[str, Any], entries: Sequence[history.TimelineEntry]) -> list[str]:
     paid_with = f" (paid with {o['paid_pgcode']})" if o["paid_pgcode"] not in (
         None, o["pgcode"]) else ""
     fields = [
@@ -192,48 +193,16 @@ def order_lines(o: dict[str, Any]) -> list[str]:
     lines += ["  " + line for line in table(
         [], [[name, "-" if value in (None, "") else clean(str(value))]
              for name, value in fields])]
-    events = timeline(o)
+    events = timeline_rows(entries)
     lines += ["", f"Timeline (KST), {len(events)} entries"]
     if events:
         lines += ["  " + line for line in table(["TIME", "WHAT", "DETAIL"], events)]
     return lines
 
 
-def timeline(o: dict[str, Any]) -> list[list[str]]:
-    """Deliveries, transitions, refunds and audit rows in time order."""
-    entries: list[tuple[datetime, int, str, str, str]] = []
-
-    def add(at: str, rank: int, what: str, text: str, *, after: str | None = None) -> None:
-        entries.append((datetime.fromisoformat(after or at), rank, at, what, text))
-
-    received = {d["id"]: d["received_at"] for d in o["deliveries"]}
-    for d in o["deliveries"]:
-        text = (f"#{d['id']} {d['kind']} from {d['source_addr']}: {d['outcome']} "
-                f"({d['verification']}, code {d['response_code']})")
-        text += f" tid {d['tid']}" if d["tid"] else ""
-        text += f": {d['detail']}" if d["detail"] else ""
-        add(d["received_at"], 0, "delivery", text)
-    for t in o["transitions"]:
-        text = f"{t['from_status']} → {t['to_status']} ({t['event']})"
-        text += f": {t['reason']}" if t["reason"] else ""
-        text += f" [delivery #{t['delivery_id']}]" if t["delivery_id"] else ""
-        # listed right after the delivery that caused it (recorded once it was applied)
-        add(t["created_at"], 1, "transition", text, after=received.get(t["delivery_id"]))
-    for r in o["refunds"]:
-        text = f"#{r['id']} {r['kind']} {won(r['amount'])}: {r['status']}"
-        text += f", cid {r['cid']}" if r["cid"] else ""
-        text += f", by {r['requested_by']}" if r["requested_by"] else ""
-        text += f": {r['error']}" if r["error"] else ""
-        add(r["created_at"], 2, "refund", text)
-    for a in o["audit"]:
-        detail = a["detail"] if isinstance(a["detail"], dict) else {}
-        facts = [f"{k}={v}" for k, v in detail.items()
-                 if isinstance(v, str | int | float | bool) and k != "order_no"]
-        text = f"{a['actor']} {a['action']}: {a['outcome']}"
-        text += f" ({', '.join(facts)})" if facts else ""
-        add(a["at"], 3, "audit", text)
-    entries.sort(key=lambda e: (e[0], e[1]))
-    return [[kst(at), what, shorten(text, 160)] for _, _, at, what, text in entries]
+def timeline_rows(entries: Sequence[history.TimelineEntry]) -> list[list[str]]:
+    """The order's one timeline (`app.orders.history`: the ops page shows the same entries)."""
+    return [[kst(e.shown.isoformat()), e.kind, shorten(e.text, 160)] for e in entries]
 
 
 # ---- orders: export -------------------------------------------------------------------------

@@ -4,30 +4,23 @@ Orders with the filters of GET /orders, one order with its whole history as one 
 the needs-review queue and daily totals; read-only but for one write, a refund behind a
 confirmation step.
 
-Signing in takes the ops token once. The session cookie does not hold it: it is
-`expiry.nonce.HMAC(key, expiry.nonce)` with a key derived from the token signed in with, so
-a session lasts as long as that token is accepted (removing it from OPS_API_TOKEN ends every
-session it started), and a cookie can be neither forged nor extended. A session is also on
-record (`ops_sessions`, by the SHA-256 of `expiry.nonce`) from sign-in to sign-out, and a
-cookie counts only while its record does: signing out ends it on the server, not only in
-the browser. Every form that writes carries a CSRF token derived from the same session.
+Signing in takes the ops token once and starts a session (`app.ops.sessions`: the signed
+cookie, its record, the CSRF token every form that writes carries); this module only reads
+and sets the cookie.
 `Authorization: Bearer <ops token>` works as well (curl); the shop token never does.
 Failed sign-ins count against the caller's address like wrong bearer tokens
-(`app.kit.throttle`). Every value is escaped (`app.ops.html`) and a strict
+(`app.kit.throttle`). Every page is a template (app/templates/ops/, autoescaped) and a strict
 Content-Security-Policy forbids scripts altogether.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import secrets
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -52,9 +45,10 @@ from app.kit.deps import (
 from app.kit.http_errors import app_error_response
 from app.kit.korea_time import KST, korea_day_start
 from app.kit.security import token_in
+from app.kit.templates import html_page, url
 from app.ops import views
-from app.ops.html import Markup, render, url
-from app.ops.repository import AuditRepository, OpsSessionRepository
+from app.ops.sessions import SESSION_SECONDS, active_session, end_session, start_session
+from app.orders.history import order_records, timeline
 from app.orders.queries import (
     FILTER_PARAMS,
     SortKey,
@@ -64,23 +58,20 @@ from app.orders.queries import (
     search_orders,
 )
 from app.orders.repository import OrderRepository, OrderSearchRepository
-from app.payments.repository import DeliveryRepository
 from app.refunds.endpoints import refund_status_code
-from app.refunds.repository import RefundRepository
 from app.refunds.service import REFUNDABLE, check_refundable
 from app.refunds.service import cancel_order as refund_order
-from app.webhooks.repository import OutboxRepository
 
 log = logging.getLogger(__name__)
 
 COOKIE = "ops_session"
 COOKIE_PATH = "/ops"
-SESSION_SECONDS = 8 * 3600
 ACTOR = "ops-page"
 CHART_DAYS = 14
 
 SECURITY_HEADERS = {
-    # No script of any kind may run, even if an escape were missed somewhere.
+    # No script of any kind may run, even if an escape were missed somewhere. Styles are
+    # inline: the one stylesheet in app/templates/base.html, the chart legend's colours.
     "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; "
                                 "img-src 'self' data:; form-action 'self'; "
                                 "frame-ancestors 'none'; base-uri 'none'"),
@@ -91,65 +82,7 @@ SECURITY_HEADERS = {
 }
 
 
-# -- the session --------------------------------------------------------------------------
-
-def _session_key(ops_token: str) -> bytes:
-    return hmac.new(ops_token.encode(), b"payletter-gateway ops page session v1",
-                    hashlib.sha256).digest()
-
-
-def _mac(key: bytes, purpose: str, body: str) -> str:
-    return hmac.new(key, f"{purpose}\n{body}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class CookieSession:
-    """What a valid cookie says; it counts only while its record is in ops_sessions."""
-
-    expires: int
-    csrf: str
-    digest: str  # the record's key: SHA-256 of the signed part, never the cookie itself
-
-    @classmethod
-    def of(cls, key: bytes, body: str, expires: int) -> CookieSession:
-        return cls(expires, _mac(key, "csrf", body), hashlib.sha256(body.encode()).hexdigest())
-
-
-def new_session(ops_token: str, now: float | None = None) -> tuple[str, CookieSession]:
-    """A new session's cookie value (expiry, a random nonce, and their HMAC), and what it
-    says; `login` puts it on record."""
-    expires = int(now if now is not None else time.time()) + SESSION_SECONDS
-    body = f"{expires}.{secrets.token_hex(16)}"
-    key = _session_key(ops_token)
-    return f"{body}.{_mac(key, 'session', body)}", CookieSession.of(key, body, expires)
-
-
-def session_cookie(ops_token: str, now: float | None = None) -> str:
-    return new_session(ops_token, now)[0]
-
-
-def read_session(cookie: str | None, ops_tokens: tuple[str, ...], now: float | None = None
-                 ) -> CookieSession | None:
-    """The session a cookie names, or None if it is missing, forged, expired, or signed
-    with a token no longer accepted. Whether it is still on record is the caller's check."""
-    if not cookie or len(cookie) > 200:
-        return None
-    body, _, signature = cookie.rpartition(".")
-    expires_text, _, nonce = body.partition(".")
-    given = signature.encode(errors="replace")
-    key = None
-    for token in ops_tokens:  # every one, constant time each
-        candidate = _session_key(token)
-        if hmac.compare_digest(_mac(candidate, "session", body).encode(), given):
-            key = candidate
-    if key is None or not (expires_text.isdigit() and nonce):
-        return None
-    current = now if now is not None else time.time()
-    expires = int(expires_text)
-    if not current < expires <= current + SESSION_SECONDS:
-        return None
-    return CookieSession.of(key, body, expires)
-
+# -- the caller -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class OpsCaller:
@@ -170,10 +103,7 @@ async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) ->
         if caller_role(request, gateway) != "ops":  # the API's own check: 401 / 403
             raise Forbidden("the ops page takes the ops token")
         return OpsCaller("bearer", "")
-    session = read_session(request.cookies.get(COOKIE), gateway.settings.ops_tokens)
-    if session is not None and not await OpsSessionRepository(db).is_active(session.digest,
-                                                                           utcnow()):
-        session = None  # signed out (or its record expired): the cookie is a leftover
+    session = await active_session(db, request.cookies.get(COOKIE), gateway.settings.ops_tokens)
     if request.method in ("GET", "HEAD"):
         if session is None:
             here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -183,9 +113,7 @@ async def _authenticate(request: Request, gateway: Gateway, db: AsyncSession) ->
     if session is None:
         raise Forbidden("no valid ops session: sign in again")
     form = await request.form()
-    given = form.get("csrf")
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(errors="replace"),
-                                                             session.csrf.encode()):
+    if not session.csrf_matches(form.get("csrf")):
         raise Forbidden("missing or wrong CSRF token: reload the page and try again")
     return OpsCaller("session", session.csrf, session.digest)
 
@@ -228,24 +156,19 @@ router = APIRouter(prefix="/ops", tags=["ops page"], include_in_schema=False,
                    route_class=OpsRoute)
 
 
-def page(title: str, body: Markup, caller: OpsCaller | None, *, active: str = "",
-         status_code: int = 200) -> HTMLResponse:
-    nav = views.navigation(active, caller.csrf if caller is not None else None)
-    return HTMLResponse(views.document(title, body, nav=nav), status_code=status_code)
+def page(template: str, caller: OpsCaller | None, *, status_code: int = 200,
+         **context: Any) -> HTMLResponse:
+    """An ops page (app/templates/ops/); the header offers sign-out to a session's caller."""
+    return html_page(f"ops/{template}", status_code=status_code,
+                     csrf=caller.csrf if caller is not None else None, **context)
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     order_no = request.path_params.get("order_no")
-    back = (render("<p><a href='{href}' id='back'>Back to order {no}</a></p>",
-                   href=views.order_href(order_no), no=order_no)
-            if isinstance(order_no, str) and status_code != 404 else Markup(""))
-    again = (render("<p><a href='/ops/login'>Sign in</a></p>")
-             if status_code in (401, 403) else Markup(""))
-    body = render("{error}{back}{again}<p><a href='/ops'>All orders</a></p>",
-                  error=views.error_box(message), back=back, again=again)
     caller = getattr(request.state, "ops_caller", None)
-    return page(f"Error {status_code}", body, caller if isinstance(caller, OpsCaller) else None,
-                status_code=status_code)
+    return page("error.html", caller if isinstance(caller, OpsCaller) else None,
+                status_code=status_code, status=status_code, error=message,
+                back=order_no if isinstance(order_no, str) and status_code != 404 else None)
 
 
 # -- signing in and out -------------------------------------------------------------------
@@ -262,24 +185,10 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def login_form(next_url: str, problem: str | None = None) -> Markup:
-    return render(
-        "<div class='box login'>{problem}"
-        "<form method='post' action='/ops/login' id='login'>"
-        "<input type='hidden' name='next' value='{next}'>"
-        "<label for='token'>Ops token (<code>OPS_API_TOKEN</code>)</label>"
-        "<input type='password' name='token' id='token' autocomplete='current-password' "
-        "required autofocus>"
-        "<button type='submit' id='sign-in'>Sign in</button></form>"
-        "<p class='muted'>A session lasts 8 hours, until you sign out, or until its token "
-        "is taken out of <code>OPS_API_TOKEN</code>.</p></div>",
-        problem=views.error_box(problem) if problem else Markup(""), next=next_url)
-
-
 @router.get("/login")
 async def login_page(next: str | None = None) -> HTMLResponse:
     """The sign-in form: paste the ops token."""
-    return page("Sign in", login_form(_safe_next(next)), None)
+    return page("login.html", None, next=_safe_next(next), problem=None)
 
 
 @router.post("/login")
@@ -297,14 +206,10 @@ async def login(request: Request, gateway: GatewayDep, db: SessionDep,
         if given:
             count_failure(gateway, source)
         log.warning("ops page: sign-in refused from %s", _caller_address(request, gateway))
-        return page("Sign in", login_form(_safe_next(next), "That is not the ops token."),
-                    None, status_code=403)
+        return page("login.html", None, status_code=403, next=_safe_next(next),
+                    problem="That is not the ops token.")
     address = _caller_address(request, gateway)
-    cookie, session = new_session(given)
-    sessions = OpsSessionRepository(db)
-    await sessions.delete_expired(utcnow())  # here, so the table never piles up
-    await sessions.add(session.digest, expires_at=datetime.fromtimestamp(session.expires, UTC),
-                       source_addr=address[:64] or None)
+    cookie = await start_session(db, given, address[:64] or None)
     log.info("ops page: signed in from %s", address)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
@@ -324,7 +229,7 @@ async def logout(gateway: GatewayDep, db: SessionDep, caller: OpsPageDep) -> Res
     """End the session: its record goes (a copy of the cookie is refused from now on), and
     the browser is told to drop the cookie."""
     if caller.session:
-        await OpsSessionRepository(db).end(caller.session)
+        await end_session(db, caller.session)
     response = RedirectResponse("/ops/login", status_code=303)
     response.delete_cookie(
         COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
@@ -351,7 +256,7 @@ async def order_list(request: Request, session: SessionDep, caller: OpsPageDep) 
     """Orders by the filters of GET /orders, newest first, a keyset page at a time."""
     params = {k: v.strip() for k, v in request.query_params.items() if v.strip()}
     kept = [(k, params[k]) for k in PAGE_PARAMS if k in params]
-    form = views.filter_form(params)
+    fields = views.filter_fields(params)
     try:
         unknown = sorted(set(params) - {*PAGE_PARAMS, "cursor"})
         if unknown:
@@ -364,15 +269,11 @@ async def order_list(request: Request, session: SessionDep, caller: OpsPageDep) 
                                      limit=_limit(params.get("limit")))
         totals = await order_totals(session, flt)
     except InvalidRequest as exc:
-        return page("Orders", render("{e}{form}", e=views.error_box(exc.message), form=form),
-                    caller, active="orders", status_code=422)
-    export = url("/ops/orders.csv", [(k, v) for k, v in kept if k not in ("limit",)])
-    body = render(
-        "{form}{totals}{table}{pager}<p><a href='{export}' id='export'>Download CSV</a> "
-        "<span class='muted'>(every matching order)</span></p>",
-        form=form, totals=views.totals_line(totals), table=views.orders_table(result.items),
-        pager=views.pager("/ops", kept, result.next_cursor, bool(cursor)), export=export)
-    return page("Orders", body, caller, active="orders")
+        return page("orders.html", caller, status_code=422, fields=fields, error=exc.message)
+    return page("orders.html", caller, fields=fields, error=None, totals=totals,
+                orders=result.items, kept=kept, next_cursor=result.next_cursor,
+                on_later_page=bool(cursor),
+                export=url("/ops/orders.csv", [(k, v) for k, v in kept if k != "limit"]))
 
 
 @router.get("/orders.csv")
@@ -388,31 +289,11 @@ async def order_export(request: Request, gateway: GatewayDep, caller: OpsPageDep
 @router.get("/orders/{order_no}")
 async def order_page(order_no: str, session: SessionDep, caller: OpsPageDep) -> Response:
     """One order: every field, then its history as one timeline in time order."""
-    orders = OrderRepository(session)
-    order = await orders.get_by_order_no(order_no)
-    if order is None:
-        raise NotFound(f"no order {order_no!r}")
-    entries = views.timeline(
-        order,
-        await DeliveryRepository(session).for_order(order.id),
-        await orders.transitions(order.id),
-        await RefundRepository(session).for_order(order.id),
-        await AuditRepository(session).for_order(order.id),
-        await OutboxRepository(session).list(order_no=order.order_no, limit=500))
-    refundable = order.status in REFUNDABLE and order.amount > order.cancelled_amount
-    cancel = (views.cancel_form(order, caller.csrf) if refundable
-              else render("<p class='muted' id='not-refundable'>Not refundable: the order is "
-                          "{status}.</p>", status=order.status))
-    review = (render("<p class='error' id='review-reason'>Needs review: {r}</p>",
-                     r=order.review_reason or "no reason recorded")
-              if order.status == "needs_review" else Markup(""))
-    body = render("{review}<p><a href='/ops'>« all orders</a></p>{summary}"
-                  "<h2>Timeline</h2>{timeline}<h2>Refund</h2>{cancel}"
-                  "<h2>All fields</h2>{fields}",
-                  review=review, summary=views.order_summary(order),
-                  timeline=views.timeline_table(entries), cancel=cancel,
-                  fields=views.order_fields(order))
-    return page(f"Order {order.order_no}", body, caller)
+    records = await order_records(session, order_no)
+    order = records.order
+    return page("order.html", caller, order=order, entries=timeline(records),
+                fields=views.order_fields(order),
+                refundable=order.status in REFUNDABLE and order.amount > order.cancelled_amount)
 
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -443,8 +324,9 @@ async def cancel(
             raise NotFound(f"no order {order_no!r}")
         # Payletter's rules for this method, checked now so a refusal shows before asking.
         refund_amount, _, _ = check_refundable(current, value, None, utcnow())
-        body = views.confirm_form(current, refund_amount, caller.csrf, secrets.token_hex(16))
-        return page("Confirm the refund", body, caller)
+        return page("confirm.html", caller, order=current, amount=refund_amount,
+                    full=refund_amount == current.amount - current.cancelled_amount,
+                    key=secrets.token_hex(16))
     if value is None or not _KEY.match(key):
         raise InvalidRequest("the confirmation is incomplete: start again from the order")
     # The key makes a double-submitted confirmation refund once.
@@ -454,21 +336,10 @@ async def cancel(
     order: dict[str, Any] = answer.body["order"]
     headline = {"done": "Refunded", "requested": "Refund requested",
                 "unknown": "Refund outcome unknown"}.get(refund["status"], "Refund failed")
-    body = render(
-        "<div class='{cls}' id='refund-result'><b id='refund-status'>{headline}</b>: "
-        "{amount} · refund #{id} is <b>{status}</b>{cid}{message}</div>"
-        "<p>The order is now {order_status}, refunded {refunded} of {total}.</p>"
-        "<p><a href='{href}' id='back'>Back to the order</a></p>",
-        cls="notice" if refund["status"] == "done" else "error", headline=headline,
-        amount=views.won(refund["amount"]), id=refund["id"], status=refund["status"],
-        cid=render(" · cid <code>{c}</code>", c=refund["cid"]) if refund["cid"] else Markup(""),
-        message=render(" · {m}", m=answer.body["message"]) if "message" in answer.body
-        else Markup(""),
-        order_status=views.status_badge(order["status"]),
-        refunded=views.won(order["cancelled_amount"]), total=views.won(order["amount"]),
-        href=views.order_href(order_no))
+    message = answer.body.get("message")
     log.info("ops page: refund %s of order %s: %s", refund["id"], order_no, refund["status"])
-    return page("Refund", body, caller, status_code=refund_status_code(answer))
+    return page("refund.html", caller, status_code=refund_status_code(answer), headline=headline,
+                refund=refund, order=order, message=message, order_no=order_no)
 
 
 # -- the review queue and the daily totals ------------------------------------------------
@@ -482,16 +353,11 @@ async def review_queue(session: SessionDep, caller: OpsPageDep, cursor: str | No
     try:
         result = await search_orders(session, flt, sort=sort, cursor=cursor, limit=50)
     except InvalidRequest as exc:
-        return page("Needs review", views.error_box(exc.message), caller, active="review",
-                    status_code=422)
+        return page("review.html", caller, status_code=422, error=exc.message)
     totals = await order_totals(session, flt)
-    body = render(
-        "<p class='muted'>A result contradicted the order (amount, user, method…): the order "
-        "was not marked paid. Decide by hand, with Payletter's records.</p>"
-        "<p id='review-count'>{count} order(s) need review.</p>{table}{pager}",
-        count=f"{totals['count']:,}", table=views.orders_table(result.items, review=True),
-        pager=views.pager("/ops/review", [], result.next_cursor, bool(cursor)))
-    return page("Needs review", body, caller, active="review")
+    return page("review.html", caller, error=None, count=totals["count"],
+                orders=result.items, next_cursor=result.next_cursor,
+                on_later_page=bool(cursor))
 
 
 @router.get("/totals")
@@ -501,13 +367,7 @@ async def daily_totals(session: SessionDep, caller: OpsPageDep,
     today = datetime.now(KST).date()
     days = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
     rows = await OrderSearchRepository(session).daily_totals(korea_day_start(days[0]))
-    other = "count" if measure == "amount" else "amount"
-    body = render(
-        "<p>Orders paid per Korea day ({first} to {last}), by method; bars show the "
-        "{measure}. <a href='{href}' id='measure'>Show the {other} instead</a>.</p>"
-        "{chart}<h2>Numbers</h2>{table}",
-        first=days[0].isoformat(), last=days[-1].isoformat(), measure=measure,
-        href=url("/ops/totals", {"measure": other}), other=other,
-        chart=views.daily_chart(days, rows, measure), table=views.daily_table(days, rows))
-    return page("Daily totals", body, caller, active="totals")
-
+    return page("totals.html", caller, first=days[0].isoformat(), last=days[-1].isoformat(),
+                measure=measure, other="count" if measure == "amount" else "amount",
+                chart=views.daily_chart(days, rows, measure),
+                daily=views.daily_table(days, rows))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,12 +28,12 @@ from app.kit.responses import (
     CANCEL_DOC,
     RETURN_DOC,
 )
+from app.kit.templates import html_page
 from app.metrics import FORBIDDEN_SOURCES, observe_delivery
 from app.models import Order
 from app.orders.repository import OrderRepository
 from app.orders.service import CANCEL_LINK, RESULT_LINK, RETURN_LINK, link_signature, link_verifies
 from app.payments.service import MALFORMED, Inbound, Kind, Outcome, link_signed, receive, record
-from demo.shop import demo_extras
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/payletter", tags=["payletter"])
@@ -201,19 +200,8 @@ async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
     order = await OrderRepository(session).get_by_order_no(order_no) if order_no else None
     if order is not None and not link_verifies(gateway, RESULT_LINK, order, signature):
         order = None  # the same page as for no order: an order number alone shows nothing
-    if order is None:
-        rows = "<p>We could not find this order.</p>"
-    else:
-        rows = (
-            f"<p>Order <strong id='order-no'>{escape(order.order_no)}</strong></p>"
-            f"<p>Status: <strong id='order-status'>{escape(order.status)}</strong></p>"
-            f"<p>{escape(order.product_name)}: {order.amount:,} won</p>"
-        )
-    if gateway.settings.payletter_env == "sim":
-        rows += demo_extras(order, signature)
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'><title>Payment result</title></head>"
-        f"<body><h1>Payment result</h1>{rows}</body></html>",
+    return html_page(
+        "payments/result.html", order=order, signature=signature,
+        demo=gateway.settings.payletter_env == "sim",
         # The URL is the key to this page: no Referer carries it away, no cache keeps it.
-        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
-    )
+        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
