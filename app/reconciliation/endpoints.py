@@ -40,7 +40,7 @@ class ReconcileBody(BaseModel):
 
 
 @router.post("", status_code=201, response_model=RunDetailOut, responses={
-    **errors(422), **errors(502, model=RunFailedOut, described={
+    **errors(400, 422), **errors(502, model=RunFailedOut, described={
         502: "Payletter's transaction list could not be read: the run is stored as failed"})})
 async def post_reconciliation(
     session: SessionDep, gateway: GatewayDep, role: OpsDep,
