@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from app.billing.schemas import ChargeCreate, RegistrationCreate
+from app.billing.schemas import (
+    BillingAuditOut,
+    BillkeyListOut,
+    BillkeyOut,
+    ChargeCreate,
+    ChargeOut,
+    RegistrationCreate,
+)
 from app.billing.service import (
     billing_audit,
     charge,
@@ -26,10 +33,12 @@ from app.kit.deps import (
     RowId,
     SessionDep,
     ShopDep,
+    answer,
     respond,
 )
 from app.kit.pagination import PageDep
-from app.kit.responses import API_ERRORS
+from app.kit.responses import API_ERRORS, IDEMPOTENT, errors
+from app.orders.schemas import OrderViewOut
 
 router = APIRouter(prefix="/billing", tags=["billing"], responses=API_ERRORS)
 
@@ -44,7 +53,7 @@ def request_time() -> datetime:
 NowDep = Annotated[datetime, Depends(request_time)]
 
 
-@router.get("/billkeys")
+@router.get("/billkeys", response_model=BillkeyListOut, responses=errors(400, 422))
 async def billkeys(
     session: SessionDep,
     _: ReaderDep,
@@ -52,26 +61,28 @@ async def billkeys(
     user_id: Annotated[str | None, Query(max_length=50)] = None,
     client_id: Annotated[str | None, Query(max_length=20)] = None,
     status: Literal["active", "revoked"] | None = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Stored billkeys, masked (the key itself is never shown), oldest first."""
     rows = await list_billkeys(session, client_id=client_id, user_id=user_id, status=status,
                                after_id=page.id_cursor, limit=page.limit)
-    return {"billkeys": rows}
+    return answer({"billkeys": rows})
 
 
-@router.get("/billkeys/{billkey_id}")
-async def billkey(billkey_id: RowId, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
-    return await get_billkey(session, billkey_id)
+@router.get("/billkeys/{billkey_id}", response_model=BillkeyOut, responses=errors(404, 422))
+async def billkey(billkey_id: RowId, session: SessionDep, _: ReaderDep) -> JSONResponse:
+    return answer(await get_billkey(session, billkey_id))
 
 
-@router.post("/billkeys/{billkey_id}/revoke")
+@router.post("/billkeys/{billkey_id}/revoke", response_model=BillkeyOut,
+             responses=errors(404, 422))
 async def revoke(billkey_id: RowId, session: SessionDep, role: OpsDep, now: NowDep
-                 ) -> dict[str, Any]:
+                 ) -> JSONResponse:
     """Refuse every later charge with this billkey (local: Payletter has no revoke call)."""
-    return await revoke_billkey(session, billkey_id, actor=role, now=now)
+    return answer(await revoke_billkey(session, billkey_id, actor=role, now=now))
 
 
-@router.post("/charges", status_code=201)
+@router.post("/charges", status_code=201, response_model=ChargeOut,
+             responses={**IDEMPOTENT, **errors(400, 404, 409, 422, 502, 504)})
 async def post_charge(
     body: ChargeCreate,
     session: SessionDep,
@@ -84,7 +95,8 @@ async def post_charge(
     return respond(await charge(session, gateway, body, idempotency_key, actor=role, now=now))
 
 
-@router.post("/registrations", status_code=201)
+@router.post("/registrations", status_code=201, response_model=OrderViewOut,
+             responses={**IDEMPOTENT, **errors(400, 409, 422, 502, 504)})
 async def post_registration(
     body: RegistrationCreate,
     session: SessionDep,
@@ -96,13 +108,13 @@ async def post_registration(
     return respond(await register(session, gateway, body, idempotency_key, actor=role))
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=BillingAuditOut, responses=errors(422))
 async def audit_log(
     session: SessionDep,
     _: OpsDep,
     page: PageDep,
     action: BillingAction | None = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The newest audit rows of charges, registrations and revokes."""
-    return {"audit": await billing_audit(session, action=action, before_id=page.id_cursor,
-                                         limit=page.limit)}
+    return answer({"audit": await billing_audit(session, action=action,
+                                                before_id=page.id_cursor, limit=page.limit)})

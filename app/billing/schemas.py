@@ -1,10 +1,14 @@
-"""What the billing API accepts: charges and amount-0 registrations."""
+"""What the billing API accepts (charges, amount-0 registrations) and answers."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from app.orders.schemas import YesNo
+from app.kit.responses import Answer, AuditEntryOut
+from app.orders.schemas import OrderViewOut, YesNo
 
 _ORDER_NO_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 
@@ -50,3 +54,37 @@ class RegistrationCreate(BaseModel):
     app_return_url: str | None = None
     app_cancel_url: str | None = None
     company_name_flag: YesNo | None = None
+
+
+class BillkeyOut(Answer):
+    """A stored billkey, masked: the key itself is never shown (`billkey_view`)."""
+
+    id: int
+    client_id: str
+    user_id: str
+    pgcode: str
+    masked_billkey: str = Field(description="… and the key's last 4 characters")
+    status: Literal["active", "revoked"]
+    first_amount: int
+    first_paid_at: datetime
+    last_charged_at: datetime | None
+    verified_at: datetime | None = Field(
+        description="When Payletter first confirmed it (a callback or a charge)")
+    revoked_at: datetime | None
+    created_at: datetime
+
+
+class BillkeyListOut(Answer):
+    billkeys: list[BillkeyOut]
+
+
+class ChargeOut(OrderViewOut):
+    """A paid charge: its order, and the billkey charged."""
+
+    billkey_id: int
+
+
+class BillingAuditOut(Answer):
+    """The newest audit rows of charges, registrations and revokes, newest first."""
+
+    audit: list[AuditEntryOut]

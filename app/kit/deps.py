@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Path, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +109,17 @@ def idempotency_key(
 
 
 IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+def answer(content: Any, *, status_code: int = 200) -> JSONResponse:
+    """`content` as the JSON answer, encoded exactly as FastAPI encodes a route's return value.
+
+    Routes declare their answer's model (`response_model=`) for the OpenAPI schema and
+    return this: the model documents the answer without re-serialising it, which would
+    rewrite timestamps (`+00:00` → `Z`) and drop fields the model doesn't list, drift that
+    tests/test_openapi_contract.py is there to catch.
+    """
+    return JSONResponse(jsonable_encoder(content), status_code=status_code)
 
 
 def respond(result: Result, *, status_code: int = 201) -> JSONResponse:

@@ -3,30 +3,46 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import Field
 from sqlalchemy import text
 
-from app.kit.deps import GatewayDep, metrics_reader
+from app.kit.deps import GatewayDep, answer, metrics_reader
 from app.kit.http_errors import DATABASE_ERRORS
-from app.kit.responses import API_ERRORS
+from app.kit.responses import SERVED_ERRORS, Answer, errors, not_json
 from app.metrics import OrderCounts, exposition
 from app.orders.repository import OrderRepository
 from app.orders.states import OrderStatus
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=SERVED_ERRORS)
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+class HealthOut(Answer):
+    status: Literal["ok"]
+
+
+class ReadyOut(Answer):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class NotReadyOut(Answer):
+    status: Literal["unavailable"]
+    database: str = Field(description="What the database's failure was (an exception's name)")
+
+
+@router.get("/healthz", response_model=HealthOut)
+async def healthz() -> JSONResponse:
     """The process is up."""
-    return {"status": "ok"}
+    return answer({"status": "ok"})
 
 
-@router.get("/readyz", responses={503: {"description": "The database does not answer",
-                                        "content": {"application/json": {}}}})
+@router.get("/readyz", response_model=ReadyOut, responses={
+    503: {"model": NotReadyOut, "description": "The database does not answer"}})
 async def readyz(gateway: GatewayDep) -> JSONResponse:
     """The database answers."""
     try:
@@ -38,8 +54,11 @@ async def readyz(gateway: GatewayDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse,
-            dependencies=[Depends(metrics_reader)], responses=API_ERRORS)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_reader)],
+            responses={**not_json("text/plain", "Prometheus' text format"),
+                       **errors(401, 403, described={
+                           401: "No bearer token (METRICS_TOKEN is set)",
+                           403: "Not METRICS_TOKEN"})})
 async def metrics(request: Request, gateway: GatewayDep) -> Response:
     """Prometheus metrics (bearer METRICS_TOKEN when it is set)."""
 

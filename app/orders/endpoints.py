@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -16,10 +16,11 @@ from app.kit.deps import (
     OrderCreatorDep,
     ReaderDep,
     SessionDep,
+    answer,
     respond,
 )
 from app.kit.pagination import Page, Pagination
-from app.kit.responses import API_ERRORS
+from app.kit.responses import API_ERRORS, IDEMPOTENT, errors, not_json
 from app.orders.history import order_with_history
 from app.orders.queries import (
     FILTER_PARAMS,
@@ -29,14 +30,24 @@ from app.orders.queries import (
     orders_page,
     parse_filter,
 )
-from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderDetailOut
+from app.orders.schemas import (
+    IntentOrderCreate,
+    OrderCreate,
+    OrderDetailOut,
+    OrderPageOut,
+    OrderViewOut,
+    ReceiptUrlOut,
+    SyncOut,
+)
 from app.orders.service import create_order, create_order_from_intent
 from app.payments.receipts import issue_cash_receipt, transaction_receipt
 from app.payments.sync import sync_order
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=API_ERRORS)
 
-@router.post("", status_code=201)
+
+@router.post("", status_code=201, response_model=OrderViewOut,
+             responses={**IDEMPOTENT, **errors(400, 409, 422, 502, 504)})
 async def post_order(
     body: OrderCreate | IntentOrderCreate,
     session: SessionDep,
@@ -53,8 +64,9 @@ async def post_order(
 LIST_PARAMS = {*FILTER_PARAMS, "sort", "cursor", "limit", "format", "totals"}
 
 
-@router.get("", responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                                 "description": "A page of orders (JSON), or every match (CSV)"}})
+@router.get("", response_model=OrderPageOut, responses={
+    **not_json("text/csv", "A page of orders (JSON), or every match (CSV)"),
+    **errors(400, 422)})
 async def list_orders(
     request: Request, session: SessionDep, gateway: GatewayDep, _: ReaderDep,
     page: Annotated[Page, Depends(Pagination(default=50, maximum=MAX_LIMIT))],
@@ -73,21 +85,22 @@ async def list_orders(
             csv_stream(gateway.sessionmaker, flt, sort_key),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
-    return JSONResponse(await orders_page(session, flt, sort=sort_key, cursor=page.cursor,
-                                          limit=page.limit, totals=totals))
+    return answer(await orders_page(session, flt, sort=sort_key, cursor=page.cursor,
+                                    limit=page.limit, totals=totals))
 
 
-@router.get("/{order_no}", responses={200: {"model": OrderDetailOut}})
-async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> dict[str, Any]:
+@router.get("/{order_no}", response_model=OrderDetailOut, responses=errors(400, 404, 422))
+async def get_order(order_no: str, session: SessionDep, _: ReaderDep) -> JSONResponse:
     """One order with every delivery, state change, refund and audit entry on record."""
-    return await order_with_history(session, order_no)
+    return answer(await order_with_history(session, order_no))
 
 
-@router.post("/{order_no}/sync")
+@router.post("/{order_no}/sync", response_model=SyncOut,
+             responses=errors(400, 404, 422, 502))
 async def sync(order_no: str, session: SessionDep, gateway: GatewayDep, role: OpsDep
-               ) -> dict[str, Any]:
+               ) -> JSONResponse:
     """Ask Payletter about this order (payment and unknown refunds) and settle it."""
-    return await sync_order(session, gateway, order_no, actor=role)
+    return answer(await sync_order(session, gateway, order_no, actor=role))
 
 
 class CashReceiptBody(BaseModel):
@@ -99,7 +112,8 @@ class CashReceiptBody(BaseModel):
         default=None, description="Payletter's: N = VAT included, Y = not included")
 
 
-@router.post("/{order_no}/cash-receipt")
+@router.post("/{order_no}/cash-receipt", response_model=ReceiptUrlOut,
+             responses=errors(400, 404, 409, 422, 502))
 async def cash_receipt(
     order_no: str, body: CashReceiptBody, session: SessionDep, gateway: GatewayDep,
     role: ReaderDep,
@@ -110,8 +124,10 @@ async def cash_receipt(
                    status_code=200)
 
 
-@router.get("/{order_no}/receipt")
+@router.get("/{order_no}/receipt", response_model=ReceiptUrlOut,
+            responses=errors(400, 404, 409, 422, 502))
 async def receipt(order_no: str, session: SessionDep, gateway: GatewayDep, role: ReaderDep
-                  ) -> dict[str, str]:
+                  ) -> JSONResponse:
     """The URL of Payletter's transaction confirmation (거래 내역 확인서)."""
-    return {"receipt_url": await transaction_receipt(session, gateway, order_no, actor=role)}
+    url = await transaction_receipt(session, gateway, order_no, actor=role)
+    return answer({"receipt_url": url})

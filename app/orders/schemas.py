@@ -1,4 +1,9 @@
-"""What the orders API accepts and answers (Payletter's field names throughout)."""
+"""What the orders API accepts and answers (Payletter's field names throughout).
+
+The `*Out` models serialise orders (`OrderOut`, `TransitionOut`) and document the answers
+of app/orders/endpoints.py; the refund rows are here too, as part of an order's history
+(app/refunds/schemas.py builds on these).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic.json_schema import SkipJsonSchema
 
+from app.kit.responses import Answer, AuditEntryOut
 from app.payments.schemas import DeliveryOut
 
 YesNo = Literal["Y", "N"]
@@ -59,7 +66,7 @@ class IntentOrderCreate(BaseModel):
                                description="The buyer's method, when the intent allows several")
 
 
-class TransitionOut(BaseModel):
+class TransitionOut(Answer):
     model_config = ConfigDict(from_attributes=True)
 
     from_status: str
@@ -70,7 +77,7 @@ class TransitionOut(BaseModel):
     created_at: datetime
 
 
-class OrderOut(BaseModel):
+class OrderOut(Answer):
     model_config = ConfigDict(from_attributes=True)
 
     order_no: str
@@ -105,6 +112,75 @@ class OrderOut(BaseModel):
     updated_at: datetime
 
 
+_HISTORY = "Empty in a write's answer: GET /orders/{order_no} has the order's history"
+
+
+class OrderViewOut(OrderOut):
+    """An order as a write answers it (created, charged, refunded): its fields
+    (`app.orders.service.order_detail`)."""
+
+    deliveries: list[DeliveryOut] = Field(description=_HISTORY)
+    transitions: list[TransitionOut] = Field(description=_HISTORY)
+
+
+class RefundOut(Answer):
+    """One refund of an order (`app.refunds.service.refund_view`)."""
+
+    id: int
+    kind: Literal["full", "partial"]
+    amount: int
+    taxfree_amount: int
+    tax_amount: int | None
+    status: Literal["requested", "done", "failed", "unknown"] = Field(
+        description="requested: sent, not confirmed yet; unknown: Payletter never answered "
+                    "(the status sync settles it)")
+    cid: str | None
+    cancel_date: datetime | None
+    error: str | None
+    requested_by: str
+    created_at: datetime
+
+
 class OrderDetailOut(OrderOut):
+    """GET /orders/{order_no}: the order with every delivery, state change, refund and audit
+    entry on record (`app.orders.history.order_with_history`)."""
+
     deliveries: list[DeliveryOut]
     transitions: list[TransitionOut]
+    refunds: list[RefundOut]
+    audit: list[AuditEntryOut]
+
+
+class OrderTotalsOut(Answer):
+    """Over every order the filters match, not only this page."""
+
+    count: int
+    amount: int
+    refunded: int
+
+
+class OrderPageOut(Answer):
+    """GET /orders: one keyset page (`app.orders.queries.orders_page`)."""
+
+    items: list[OrderOut]
+    next_cursor: str | None = Field(description="The next page's `cursor`; null on the last")
+    sort: str
+    filters: dict[str, str] = Field(description="The filters applied, as given")
+    totals: OrderTotalsOut | SkipJsonSchema[None] = Field(
+        default=None, description="Absent with `totals=false`")
+
+
+class SyncOut(Answer):
+    """POST /orders/{order_no}/sync: what asking Payletter changed."""
+
+    order_no: str
+    status_before: str
+    status: str
+    actions: list[str] = Field(description="paid, already_paid, abandoned, unchanged, "
+                                           "refund_done, refund_failed, … or nothing to sync")
+
+
+class ReceiptUrlOut(Answer):
+    """A page Payletter renders: the cash receipt, or the transaction confirmation."""
+
+    receipt_url: str

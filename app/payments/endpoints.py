@@ -27,6 +27,9 @@ from app.kit.responses import (
     CALLBACK_RESPONSES,
     CANCEL_DOC,
     RETURN_DOC,
+    CallbackAnswer,
+    errors,
+    not_json,
 )
 from app.kit.templates import html_page
 from app.metrics import FORBIDDEN_SOURCES, observe_delivery
@@ -141,7 +144,9 @@ async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway:
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
 
 
-@router.post("/callback", responses=CALLBACK_RESPONSES, openapi_extra=CALLBACK_BODY)
+@router.post("/callback", response_model=CallbackAnswer,
+             response_description="Applied, or already applied (`code` 0)",
+             responses=CALLBACK_RESPONSES, openapi_extra=CALLBACK_BODY)
 async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
     """Payletter's server-to-server result (JSON); code 0 only after it is committed."""
     peer = request.client.host if request.client else None
@@ -190,7 +195,8 @@ async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDe
     return await _deliver("cancel", request, session, gateway, body, fields)
 
 
-@router.get("/result", response_class=HTMLResponse)
+@router.get("/result", response_class=Response, responses={
+    **not_json("text/html", "The result page"), **errors(413, 500, 503)})
 async def result_page(request: Request, session: SessionDep, gateway: GatewayDep
                       ) -> HTMLResponse:
     """A plain page for the buyer when the shop has no result page of its own: the order

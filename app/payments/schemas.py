@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from app.kit.responses import Answer
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(Answer):
+    """A callback, return or cancel as an order's history shows it."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -19,3 +23,9 @@ class DeliveryOut(BaseModel):
     outcome: str
     detail: str | None
     response_code: int
+
+
+class DeliverySummaryOut(DeliveryOut):
+    """GET /deliveries: a delivery with the order it named (`delivery_summary`)."""
+
+    order_no: str | None

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.errors import NotFound, UpstreamError
-from app.kit.deps import GatewayDep, OpsDep, RowId, SessionDep
+from app.kit.deps import GatewayDep, OpsDep, RowId, SessionDep, answer
 from app.kit.korea_time import check_day
 from app.kit.pagination import PageDep
-from app.kit.responses import API_ERRORS
+from app.kit.responses import API_ERRORS, errors
 from app.reconciliation.repository import ReconciliationRepository
+from app.reconciliation.schemas import RunDetailOut, RunFailedOut, RunSummaryOut
 from app.reconciliation.service import reconcile, run_detail, run_summary, yesterday_in_korea
 
 router = APIRouter(prefix="/reconciliations", tags=["reconciliations"], responses=API_ERRORS)
@@ -39,7 +40,9 @@ class ReconcileBody(BaseModel):
         default=None, description="Korea date, YYYY-MM-DD (default: yesterday in Korea)")
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=RunDetailOut, responses={
+    **errors(400, 422), **errors(502, model=RunFailedOut, described={
+        502: "Payletter's transaction list could not be read: the run is stored as failed"})})
 async def post_reconciliation(
     session: SessionDep, gateway: GatewayDep, role: OpsDep,
     body: Annotated[ReconcileBody | None, Body()] = None,
@@ -56,21 +59,21 @@ async def post_reconciliation(
     return JSONResponse(detail, status_code=201)
 
 
-@router.get("")
+@router.get("", response_model=list[RunSummaryOut], responses=errors(422))
 async def list_reconciliations(
     session: SessionDep, _: OpsDep, page: PageDep,
     date: Annotated[IsoDay | None, Query(description="Korea date, YYYY-MM-DD")] = None,
-) -> list[dict[str, Any]]:
+) -> JSONResponse:
     """Past runs, newest first (counts only; the items are in GET /reconciliations/{id})."""
     runs = await ReconciliationRepository(session).runs(
         day=date.isoformat() if date else None, before_id=page.id_cursor, limit=page.limit)
-    return [run_summary(run) for run in runs]
+    return answer([run_summary(run) for run in runs])
 
 
-@router.get("/{run_id}")
-async def get_reconciliation(run_id: RowId, session: SessionDep, _: OpsDep) -> dict[str, Any]:
+@router.get("/{run_id}", response_model=RunDetailOut, responses=errors(404, 422))
+async def get_reconciliation(run_id: RowId, session: SessionDep, _: OpsDep) -> JSONResponse:
     """One run: what matched, what was fixed, what needs a human, and its audit rows."""
     run = await ReconciliationRepository(session).get(run_id)
     if run is None:
         raise NotFound(f"no reconciliation {run_id}")
-    return await run_detail(session, run)
+    return answer(await run_detail(session, run))
