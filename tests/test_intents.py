@@ -26,7 +26,7 @@ SHOP_SITE = "https://shop.example"
 TEST_ENV_TOKENS = {"shop_api_token": "shop-token-for-tests-0123456789abcdef",
                    "ops_api_token": "ops-token-for-tests-0123456789abcdef"}
 
-# The published test vectors (README, "Orders from the shop's frontend").
+# The published test vectors (docs/integration.md, "Two ways to create orders").
 VECTORS = [
     ({"order_no": "ORDER-1001", "amount": 15000, "product_name": "원두 1kg",
       "user_id": "buyer42", "pgcodes": ["creditcard", "kakaopay"], "expires_at": 1893456000},

@@ -10,7 +10,7 @@ posts the signed intent to POST /orders without a token:
 
 base64url is RFC 4648 §5 without "=" padding. The MAC covers the exact payload bytes, so
 any JSON encoder works; this module writes compact JSON with sorted keys so that the test
-vectors in the README reproduce byte for byte. Shops can copy this file: it needs only the
+vectors in docs/integration.md reproduce byte for byte. Shops can copy this file: it needs only the
 standard library.
 """
 
