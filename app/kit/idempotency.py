@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import AppError, Conflict, InvalidRequest
 from app.gateway import Gateway
-from app.kit.sql import insert_for
+from app.kit.sql import Repository, insert_for
 from app.models import IdempotencyKey
 
 # How a kept outcome is stored (the key table stores the answer as it was given).
@@ -109,10 +109,7 @@ def _kept(status: int, body: dict[str, Any]) -> Result:
     return Failed(KeptError(status, body), replayed=True)
 
 
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IdempotencyRepository(Repository):
     async def claim(
         self, scope: str, key: str, request_hash: str, locked_until: datetime
     ) -> IdempotencyKey | None:
