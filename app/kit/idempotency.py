@@ -8,10 +8,13 @@ Services return `Done` or `Failed`; the routes turn them into answers (`app.kit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,9 +69,20 @@ class Claim:
     replay: Result | None = None
 
 
-async def claim(session: AsyncSession, gateway: Gateway, scope: str, key: str,
-                request_hash: str) -> Claim:
-    """Own the key (within `scope`) for this request, or say what to answer instead."""
+def fingerprint(body: BaseModel) -> str:
+    """What a key is bound to: the request's fields as canonical JSON, hashed."""
+    canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def claim(session: AsyncSession, gateway: Gateway, scope: str, key: str | None,
+                body: BaseModel) -> Claim:
+    """Own the key (within `scope`) for this request, or say what to answer instead. A
+    request without a key has nothing to claim (`Claim(None)`)."""
+    if not key:
+        return Claim(None)
+    request_hash = fingerprint(body)
     keys = IdempotencyRepository(session)
     # Long enough to cover one Payletter call; a holder that crashed frees it after this.
     lease = timedelta(seconds=2 * gateway.settings.payletter_timeout_seconds + 5)
