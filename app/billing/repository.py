@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    func,
-    or_,
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select
 
 from app.db import utcnow
-from app.kit.sql import insert_for, where_given
-from app.models import (
-    Billkey,
-    Order,
-)
+from app.kit.sql import Repository, insert_for, where_given
+from app.models import Billkey, Order
 from app.orders.states import PAID_STATES
 
-if TYPE_CHECKING:
-    pass
 
-
-
-class BillkeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class BillkeyRepository(Repository):
     async def remember(self, order: Order, billkey: str, *, verified: bool) -> None:
         """Store the billkey of a first autopay payment (once, whoever delivers it first);
         a verified delivery of a key already stored unverified marks it verified."""

@@ -8,9 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.kit.responses import Answer, AuditEntryOut
-from app.orders.schemas import OrderViewOut, YesNo
-
-_ORDER_NO_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+from app.orders.schemas import OrderNo, OrderViewOut, YesNo
 
 
 class ChargeCreate(BaseModel):
@@ -22,8 +20,7 @@ class ChargeCreate(BaseModel):
                                   description="The id GET /billing/billkeys shows.")
     amount: StrictInt = Field(description="Whole won.")
     product_name: str
-    order_no: str | None = Field(default=None, min_length=1, max_length=40,
-                                 pattern=_ORDER_NO_PATTERN, description="Generated when absent.")
+    order_no: OrderNo = None
     taxfree_amount: StrictInt | None = None
     tax_amount: StrictInt | None = None
     service_name: str | None = None
@@ -38,8 +35,7 @@ class RegistrationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_no: str | None = Field(default=None, min_length=1, max_length=40,
-                                 pattern=_ORDER_NO_PATTERN, description="Generated when absent.")
+    order_no: OrderNo = None
     client_id: str | None = Field(default=None, description="Primary merchant when absent.")
     pgcode: str
     product_name: str

@@ -65,7 +65,6 @@ from app.ops.repository import AuditRepository
 from app.orders.repository import OrderRepository
 from app.orders.schemas import OrderCreate
 from app.orders.service import (
-    fingerprint,
     new_order_no,
     open_payment,
     order_detail,
@@ -342,15 +341,11 @@ async def charge(session: AsyncSession, gateway: Gateway, body: ChargeCreate,
                  idempotency_key: str | None, *, actor: str, now: datetime) -> Result:
     """Charge a stored billkey once. The caller's session commits (the order was committed
     once already, before Payletter was called)."""
-    key: IdempotencyKey | None = None
-    if idempotency_key:
-        claimed = await idempotency.claim(session, gateway, CHARGE_SCOPE, idempotency_key,
-                                          fingerprint(body))
-        if claimed.replay is not None:
-            return claimed.replay
-        key = claimed.key
-    result = await _charge(session, gateway, body, key, actor=actor, now=now)
-    idempotency.finish(key, result)
+    claimed = await idempotency.claim(session, gateway, CHARGE_SCOPE, idempotency_key, body)
+    if claimed.replay is not None:
+        return claimed.replay
+    result = await _charge(session, gateway, body, claimed.key, actor=actor, now=now)
+    idempotency.finish(claimed.key, result)
     await session.flush()
     return result
 

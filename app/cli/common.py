@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -109,14 +109,20 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
         await engine.dispose()
 
 
-@asynccontextmanager
-async def gateway_session(obj: CliContext, settings: Settings
-                          ) -> AsyncIterator[tuple[Gateway, AsyncSession]]:
-    """The gateway as the service runs it (Payletter through the context's transport, if
-    any) and a session on its database."""
-    async with open_gateway(settings, payletter_transport=obj.payletter_transport
-                            ) as gateway, gateway.sessionmaker() as session:
-        yield gateway, session
+def run_in_gateway(obj: CliContext, action: Callable[[Gateway, AsyncSession], Awaitable[T]],
+                   *, as_json: bool = False) -> T:
+    """`run` an action on the gateway as the service runs it (Payletter through the
+    context's transport, if any) and a session on its database; commit what it did."""
+    settings = obj.load_settings()
+
+    async def work() -> T:
+        async with open_gateway(settings, payletter_transport=obj.payletter_transport
+                                ) as gateway, gateway.sessionmaker() as session:
+            result = await action(gateway, session)
+            await session.commit()
+        return result
+
+    return run(work(), as_json=as_json)
 
 
 def korea_date(ctx: click.Context, param: click.Parameter, value: str | None

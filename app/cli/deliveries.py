@@ -11,10 +11,10 @@ from app.cli.common import (
     database,
     emit_json,
     exit_with,
-    gateway_session,
     json_option,
     pass_cli,
     run,
+    run_in_gateway,
 )
 from app.cli.formatting import kst, shorten, table
 from app.orders.queries import MAX_LIMIT
@@ -78,22 +78,17 @@ def deliveries_replay(obj: CliContext, delivery_id: int, as_json: bool) -> None:
     Idempotent: a delivery that was applied comes out "duplicate". Exits 1 unless the
     outcome is one Payletter would have been told was received (code 0).
     """
-    settings = obj.load_settings()
-
-    async def work() -> dict[str, Any]:
-        async with gateway_session(obj, settings) as (gateway, session):
-            outcome = await replay_delivery(session, gateway, delivery_id)
-            await session.commit()
-        return {
-            "replayed": delivery_id,
-            "delivery_id": outcome.delivery_id,
-            "outcome": outcome.outcome, "verification": outcome.verification,
-            "code": outcome.code, "message": outcome.message,
-            "order_no": outcome.order.order_no if outcome.order else None,
-            "status": outcome.order.status if outcome.order else None,
-        }
-
-    result = run(work(), as_json=as_json)
+    outcome = run_in_gateway(
+        obj, lambda gateway, session: replay_delivery(session, gateway, delivery_id),
+        as_json=as_json)
+    result = {
+        "replayed": delivery_id,
+        "delivery_id": outcome.delivery_id,
+        "outcome": outcome.outcome, "verification": outcome.verification,
+        "code": outcome.code, "message": outcome.message,
+        "order_no": outcome.order.order_no if outcome.order else None,
+        "status": outcome.order.status if outcome.order else None,
+    }
     if as_json:
         emit_json(result)
     else:

@@ -21,11 +21,11 @@ from app.cli.common import (
     database,
     emit_json,
     exit_with,
-    gateway_session,
     json_option,
     korea_date,
     pass_cli,
     run,
+    run_in_gateway,
 )
 from app.cli.formatting import clean, kst, money, shorten, table, won
 from app.errors import InvalidRequest, NotFound
@@ -371,15 +371,9 @@ def orders_cancel(obj: CliContext, order_no: str, amount: int | None,
 @pass_cli
 def orders_sync(obj: CliContext, order_no: str, as_json: bool) -> None:
     """Ask Payletter about an order (its payment, refunds left unknown) and settle it."""
-    settings = obj.load_settings()
-
-    async def work() -> dict[str, Any]:
-        async with gateway_session(obj, settings) as (gateway, session):
-            result = await sync_order(session, gateway, order_no, actor=ACTOR)
-            await session.commit()
-        return result
-
-    result = run(work(), as_json=as_json)
+    result = run_in_gateway(
+        obj, lambda gateway, session: sync_order(session, gateway, order_no, actor=ACTOR),
+        as_json=as_json)
     if as_json:
         emit_json(result)
     else:

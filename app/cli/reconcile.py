@@ -6,18 +6,19 @@ from datetime import date
 from typing import Any
 
 import click
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cli.common import (
     ACTOR,
     CliContext,
     emit_json,
     exit_with,
-    gateway_session,
     json_option,
     korea_date,
     pass_cli,
-    run,
+    run_in_gateway,
 )
+from app.gateway import Gateway
 from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
 
 
@@ -28,16 +29,11 @@ from app.reconciliation.service import reconcile, report_table, run_detail, yest
 @pass_cli
 def reconcile_day(obj: CliContext, day: date | None, as_json: bool) -> None:
     """Compare a Korea date with Payletter's transaction list; exit 1 if the run failed."""
-    settings = obj.load_settings()
+    async def reconciled(gateway: Gateway, session: AsyncSession) -> dict[str, Any]:
+        found = await reconcile(session, gateway, day or yesterday_in_korea(), actor=ACTOR)
+        return await run_detail(session, found)
 
-    async def work() -> dict[str, Any]:
-        async with gateway_session(obj, settings) as (gateway, session):
-            found = await reconcile(session, gateway, day or yesterday_in_korea(), actor=ACTOR)
-            detail = await run_detail(session, found)
-            await session.commit()
-        return detail
-
-    detail = run(work(), as_json=as_json)
+    detail = run_in_gateway(obj, reconciled, as_json=as_json)
     if as_json:
         emit_json(detail)
     else:

@@ -8,17 +8,20 @@ Services return `Done` or `Failed`; the routes turn them into answers (`app.kit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import AppError, Conflict, InvalidRequest
 from app.gateway import Gateway
-from app.kit.sql import insert_for
+from app.kit.sql import Repository, insert_for
 from app.models import IdempotencyKey
 
 # How a kept outcome is stored (the key table stores the answer as it was given).
@@ -66,9 +69,20 @@ class Claim:
     replay: Result | None = None
 
 
-async def claim(session: AsyncSession, gateway: Gateway, scope: str, key: str,
-                request_hash: str) -> Claim:
-    """Own the key (within `scope`) for this request, or say what to answer instead."""
+def fingerprint(body: BaseModel) -> str:
+    """What a key is bound to: the request's fields as canonical JSON, hashed."""
+    canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def claim(session: AsyncSession, gateway: Gateway, scope: str, key: str | None,
+                body: BaseModel) -> Claim:
+    """Own the key (within `scope`) for this request, or say what to answer instead. A
+    request without a key has nothing to claim (`Claim(None)`)."""
+    if not key:
+        return Claim(None)
+    request_hash = fingerprint(body)
     keys = IdempotencyRepository(session)
     # Long enough to cover one Payletter call; a holder that crashed frees it after this.
     lease = timedelta(seconds=2 * gateway.settings.payletter_timeout_seconds + 5)
@@ -109,10 +123,7 @@ def _kept(status: int, body: dict[str, Any]) -> Result:
     return Failed(KeptError(status, body), replayed=True)
 
 
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class IdempotencyRepository(Repository):
     async def claim(
         self, scope: str, key: str, request_hash: str, locked_until: datetime
     ) -> IdempotencyKey | None:

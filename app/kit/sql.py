@@ -1,21 +1,21 @@
-"""Query helpers every repository shares: dialect-aware INSERT … ON CONFLICT, optional
-equality filters, keyset pages over ids."""
+"""What every repository shares: its base class, dialect-aware INSERT … ON CONFLICT,
+optional equality filters, keyset pages over ids."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Select,
-)
+from sqlalchemy import Select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-if TYPE_CHECKING:
-    pass
 
+class Repository:
+    """Queries on the caller's session; the caller commits (a repository may flush, never
+    commits)."""
 
-
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
 
 def insert_for(session: AsyncSession, model: type[Any]) -> Any:

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    delete,
-    exists,
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, exists, select
 
-from app.models import (
-    AuditEntry,
-    OpsSession,
-)
-
-if TYPE_CHECKING:
-    pass
+from app.kit.sql import Repository
+from app.models import AuditEntry, OpsSession
 
 
-
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AuditRepository(Repository):
     async def add(self, entry: AuditEntry) -> AuditEntry:
         self.session.add(entry)
         await self.session.flush()
@@ -46,11 +31,8 @@ class AuditRepository:
         return (await self.session.scalars(stmt)).all()
 
 
-class OpsSessionRepository:
+class OpsSessionRepository(Repository):
     """Ops page sessions on record, by the digest of their cookie."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def add(self, digest: str, *, expires_at: datetime, source_addr: str | None
                   ) -> None:

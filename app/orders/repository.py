@@ -6,26 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    ColumnElement,
-    bindparam,
-    func,
-    select,
-    tuple_,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from app.kit.korea_time import KST
-from app.kit.sql import id_range, insert_for
-from app.models import (
-    Order,
-    OrderTransition,
-)
+from app.kit.sql import Repository, id_range, insert_for
+from app.models import Order, OrderTransition
 
 if TYPE_CHECKING:
     from app.orders.queries import OrderFilter, SortKey
-
 
 
 # Built once: an aliased entity and FOR UPDATE OF cost more to construct than to run.
@@ -46,10 +35,7 @@ _LOCK_FOR_RESULT = (
 )
 
 
-class OrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class OrderRepository(Repository):
     async def get_by_id(self, order_id: int) -> Order | None:
         return await self.session.get(Order, order_id)
 
@@ -132,11 +118,8 @@ class OrderRepository:
         return {status: count for status, count in rows.all()}
 
 
-class OrderSearchRepository:
+class OrderSearchRepository(Repository):
     """The order table as operators query it: filters, keyset pages, totals, exports."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     @staticmethod
     def conditions(flt: OrderFilter) -> list[ColumnElement[bool]]:

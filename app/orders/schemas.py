@@ -8,7 +8,7 @@ of app/orders/endpoints.py; the refund rows are here too, as part of an order's 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.json_schema import SkipJsonSchema
@@ -17,6 +17,9 @@ from app.kit.responses import Answer, AuditEntryOut
 from app.payments.schemas import DeliveryOut
 
 YesNo = Literal["Y", "N"]
+# The order_no a shop may choose (orders, amount-0 registrations, charges).
+OrderNo = Annotated[str | None, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$",
+                                      description="Generated when absent.")]
 
 
 class OrderCreate(BaseModel):
@@ -24,13 +27,7 @@ class OrderCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    order_no: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=40,
-        pattern=r"^[A-Za-z0-9_.\-]+$",
-        description="Generated when absent.",
-    )
+    order_no: OrderNo = None
     client_id: str | None = Field(default=None, description="Primary merchant when absent.")
     pgcode: str
     amount: StrictInt = Field(description="Whole won.")

@@ -7,8 +7,6 @@ belongs to an order we know. If the call fails in a way that may be retried, the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Sequence
@@ -16,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import commit_before_call, utcnow
@@ -32,7 +30,7 @@ from app.gateway import Gateway
 from app.kit import idempotency
 from app.kit.idempotency import Done, Failed, Result
 from app.kit.security import sign_link, verify_link
-from app.models import Delivery, IdempotencyKey, Order, OrderTransition
+from app.models import Delivery, Order, OrderTransition
 from app.orders.intents import IntentError, verify_intent
 from app.orders.repository import OrderRepository
 from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderOut, TransitionOut
@@ -85,12 +83,6 @@ def order_link(gateway: Gateway, purpose: str, order_no: str, client_id: str) ->
     query = urlencode({"order_no": order_no,
                        "sig": link_signature(gateway, purpose, order_no, client_id)})
     return f"{gateway.settings.public_base}/payletter/{purpose}?{query}"
-
-
-def fingerprint(body: BaseModel) -> str:
-    canonical = json.dumps(body.model_dump(exclude_none=True), sort_keys=True,
-                           ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def build_payment_request(
@@ -198,19 +190,16 @@ async def open_payment(
     sign-up through `request_autopay_registration`)."""
     request = build_payment_request(gateway, body, body.order_no or new_order_no(),
                                     registration=registration)
-    key: IdempotencyKey | None = None
-    if idempotency_key:
-        claimed = await idempotency.claim(session, gateway, scope, idempotency_key,
-                                          fingerprint(body))
-        if claimed.replay is not None:
-            return claimed.replay
-        key = claimed.key
-        if key is not None and key.order_id is not None and body.order_no is None:
-            # A retry after a failed Payletter call: continue the order it created.
-            resumed = await OrderRepository(session).get_by_id(key.order_id)
-            if resumed is not None:
-                request = build_payment_request(gateway, body, resumed.order_no,
-                                                registration=registration)
+    claimed = await idempotency.claim(session, gateway, scope, idempotency_key, body)
+    if claimed.replay is not None:
+        return claimed.replay
+    key = claimed.key
+    if key is not None and key.order_id is not None and body.order_no is None:
+        # A retry after a failed Payletter call: continue the order it created.
+        resumed = await OrderRepository(session).get_by_id(key.order_id)
+        if resumed is not None:
+            request = build_payment_request(gateway, body, resumed.order_no,
+                                            registration=registration)
 
     order = await _store_order(session, request)
     if key is not None:

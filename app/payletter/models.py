@@ -12,7 +12,7 @@ import ipaddress
 import re
 import unicodedata
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -307,14 +307,6 @@ def _known_any_pgcode(value: str | None) -> str | None:
     return value
 
 
-def _effective_tax(amount: int | None, taxfree: int | None, tax: int | None) -> int | None:
-    if tax is not None:
-        return tax
-    if amount is None:
-        return None
-    return default_tax_amount(amount, taxfree or 0)
-
-
 # ---------------------------------------------------------------------------------------
 # Requests.
 
@@ -329,6 +321,23 @@ class PayletterRequest(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class _TaxSplit:
+    """A request whose amount has a tax-free part and VAT (`_check_split` checks them)."""
+
+    if TYPE_CHECKING:  # the request model's own fields
+        amount: int | None
+        taxfree_amount: int | None
+        tax_amount: int | None
+
+    def effective_tax_amount(self) -> int | None:
+        """The VAT Payletter will use: ours if given, else its default; None without amount."""
+        if self.tax_amount is not None:
+            return self.tax_amount
+        if self.amount is None:
+            return None
+        return default_tax_amount(self.amount, self.taxfree_amount or 0)
+
+
 class MerchantCredentials(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -337,7 +346,7 @@ class MerchantCredentials(BaseModel):
     search_key: Annotated[SecretStr, Field(min_length=1)]
 
 
-class PaymentRequest(PayletterRequest):
+class PaymentRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/request (one-off payment or autopay registration)."""
 
     pgcode: PgcodeText
@@ -404,12 +413,8 @@ class PaymentRequest(PayletterRequest):
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
 
-    def effective_tax_amount(self) -> int | None:
-        """The VAT Payletter will use: ours if given, else its default; None without amount."""
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
 
-
-class AutopayRequest(PayletterRequest):
+class AutopayRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/autopay: charge a stored billkey."""
 
     pgcode: PgcodeText
@@ -445,9 +450,6 @@ class AutopayRequest(PayletterRequest):
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
 
-    def effective_tax_amount(self) -> int | None:
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
-
     def to_wire(self) -> dict[str, Any]:
         body = super().to_wire()
         body["billkey"] = self.billkey.get_secret_value()
@@ -474,7 +476,7 @@ class CancelRequest(PayletterRequest):
         return self
 
 
-class PartialCancelRequest(PayletterRequest):
+class PartialCancelRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/cancel/partial."""
 
     pgcode: PgcodeText
@@ -497,9 +499,6 @@ class PartialCancelRequest(PayletterRequest):
             raise _rule_error("amount", "must be greater than 0")
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
-
-    def effective_tax_amount(self) -> int | None:
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
 
 
 class CashReceiptRequest(PayletterRequest):

@@ -144,6 +144,16 @@ async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway:
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
 
 
+async def _parse_and_deliver(kind: Kind, request: Request, session: SessionDep,
+                             gateway: GatewayDep, body: bytes) -> Response:
+    """The body's fields (JSON or form-encoded) delivered; a malformed body recorded as such."""
+    try:
+        fields = parse_fields(body, request.headers.get("content-type"))
+    except BodyError as exc:
+        return await _malformed(kind, request, session, gateway, body, str(exc))
+    return await _deliver(kind, request, session, gateway, body, fields)
+
+
 @router.post("/callback", response_model=CallbackAnswer,
              response_description="Applied, or already applied (`code` 0)",
              responses=CALLBACK_RESPONSES, openapi_extra=CALLBACK_BODY)
@@ -161,12 +171,8 @@ async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -
         body = await read_body(request, gateway.settings.max_body_bytes)
     except PayloadTooLarge as exc:
         return callback_answer(413, exc.message)
-    try:
-        # JSON is what Payletter documents; a form-encoded one is read too, never refused.
-        fields = parse_fields(body, request.headers.get("content-type"))
-    except BodyError as exc:
-        return await _malformed("callback", request, session, gateway, body, str(exc))
-    return await _deliver("callback", request, session, gateway, body, fields)
+    # JSON is what Payletter documents; a form-encoded one is read too, never refused.
+    return await _parse_and_deliver("callback", request, session, gateway, body)
 
 
 @router.post("/return", status_code=303, response_class=RedirectResponse,
@@ -174,11 +180,7 @@ async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -
 async def payment_return(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
     """The buyer's browser brings the result (form or JSON); verified like a callback."""
     body = await read_body(request, gateway.settings.max_body_bytes)
-    try:
-        fields = parse_fields(body, request.headers.get("content-type"))
-    except BodyError as exc:
-        return await _malformed("return", request, session, gateway, body, str(exc))
-    return await _deliver("return", request, session, gateway, body, fields)
+    return await _parse_and_deliver("return", request, session, gateway, body)
 
 
 @router.get("/cancel", status_code=303, response_class=RedirectResponse,

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    insert,
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select
 
-from app.kit.sql import where_given
-from app.models import (
-    Delivery,
-)
-
-if TYPE_CHECKING:
-    pass
-
-
+from app.kit.sql import Repository, where_given
+from app.models import Delivery
 
 _INSERT_DELIVERY = insert(Delivery).returning(Delivery.id)  # run on a Connection: plain Core
 
 
-class DeliveryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class DeliveryRepository(Repository):
     async def insert(self, values: dict[str, Any]) -> int:
         """Store one delivery; its id. A plain INSERT, not the unit of work: every request
         to the three Payletter URLs writes one, and nothing reads it back."""

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    func,
-    or_,
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, or_, select
 
-from app.models import (
-    AuditEntry,
-    Order,
-    ReconciliationRun,
-    Refund,
-)
-
-if TYPE_CHECKING:
-    pass
-
-
+from app.kit.sql import Repository
+from app.models import AuditEntry, Order, ReconciliationRun, Refund
 
 # pg_advisory_xact_lock(namespace, YYYYMMDD): one reconciliation of a date at a time.
 _RECONCILE_LOCK_NAMESPACE = 0x5245_434E  # "RECN"
 
 
-class ReconciliationRepository:
+class ReconciliationRepository(Repository):
     """Reconciliation runs, and what a run asks about orders, refunds and its audit rows."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def lock_date(self, day: str) -> None:
         """Serialise runs of one Korea date (`YYYY-MM-DD`) until this transaction ends.

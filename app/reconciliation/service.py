@@ -145,14 +145,9 @@ async def reconcile(session: AsyncSession, gateway: Gateway, day: date, *, actor
     Call it on a session that has not run a statement in its transaction yet: Payletter
     is asked before the database is touched.
     """
-    check_day(day)
-    started = utcnow()
-    try:
-        views = await fetch_views(gateway, day)
-    except PayletterError as exc:
-        return await _store_failed(session, gateway, day, actor, started, exc)
-    await ReconciliationRepository(session).lock_date(day.isoformat())
-    return await _Run(session, day, actor, views).run(started)
+    run = await _reconcile(session, gateway, day, actor, once=False)
+    assert run is not None  # only a `once` run is ever skipped
+    return run
 
 
 async def reconcile_once(session: AsyncSession, gateway: Gateway, day: date, *, actor: str
@@ -161,6 +156,11 @@ async def reconcile_once(session: AsyncSession, gateway: Gateway, day: date, *, 
 
     Checked under the date's lock, so replicas firing at the same moment run it once.
     """
+    return await _reconcile(session, gateway, day, actor, once=True)
+
+
+async def _reconcile(session: AsyncSession, gateway: Gateway, day: date, actor: str, *,
+                     once: bool) -> ReconciliationRun | None:
     check_day(day)
     started = utcnow()
     try:
@@ -169,7 +169,7 @@ async def reconcile_once(session: AsyncSession, gateway: Gateway, day: date, *, 
         return await _store_failed(session, gateway, day, actor, started, exc)
     repo = ReconciliationRepository(session)
     await repo.lock_date(day.isoformat())
-    if await completed_by(repo, day, actor):
+    if once and await completed_by(repo, day, actor):
         return None
     return await _Run(session, day, actor, views).run(started)
 

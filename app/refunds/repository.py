@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-from app.kit.sql import id_range
-from app.models import (
-    Refund,
-)
-
-if TYPE_CHECKING:
-    pass
+from app.kit.sql import Repository, id_range
+from app.models import Refund
 
 
-
-class RefundRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RefundRepository(Repository):
     async def add(self, refund: Refund) -> Refund:
         self.session.add(refund)
         await self.session.flush()

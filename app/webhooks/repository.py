@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    exists,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from app.kit.sql import where_given
-from app.models import (
-    OutboxEvent,
-)
-
-if TYPE_CHECKING:
-    pass
+from app.kit.sql import Repository, where_given
+from app.models import OutboxEvent
 
 
-
-class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class OutboxRepository(Repository):
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int
                         ) -> Sequence[OutboxEvent]:
         """Lease up to `limit` due events, each the oldest undelivered one of its order.
