@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.kit.responses import Answer, AuditEntryOut
-from app.orders.schemas import OrderNo, OrderViewOut, YesNo
+from app.orders.schemas import OrderNo, OrderTerms, OrderViewOut
 
 
 class ChargeCreate(BaseModel):
@@ -30,26 +30,8 @@ class ChargeCreate(BaseModel):
     user_id: str | None = Field(default=None, max_length=50)
 
 
-class RegistrationCreate(BaseModel):
+class RegistrationCreate(OrderTerms):
     """An amount-0 autopay sign-up: the order terms of POST /orders minus the money."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    order_no: OrderNo = None
-    client_id: str | None = Field(default=None, description="Primary merchant when absent.")
-    pgcode: str
-    product_name: str
-    user_id: str = Field(min_length=1, max_length=50)
-    user_name: str | None = None
-    service_name: str | None = None
-    custom_parameter: str | None = None
-    email_flag: YesNo | None = None
-    email_addr: str | None = None
-    receipt_flag: YesNo | None = None
-    inapp_flag: YesNo | None = None
-    app_return_url: str | None = None
-    app_cancel_url: str | None = None
-    company_name_flag: YesNo | None = None
 
 
 class BillkeyOut(Answer):

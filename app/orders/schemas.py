@@ -22,17 +22,14 @@ OrderNo = Annotated[str | None, Field(min_length=1, max_length=40, pattern=r"^[A
                                       description="Generated when absent.")]
 
 
-class OrderCreate(BaseModel):
-    """The order terms a shop sends. Field rules are Payletter's, checked before storing."""
+class OrderTerms(BaseModel):
+    """What every order names, money aside (an amount-0 registration sends just these)."""
 
     model_config = ConfigDict(extra="forbid")
 
     order_no: OrderNo = None
     client_id: str | None = Field(default=None, description="Primary merchant when absent.")
     pgcode: str
-    amount: StrictInt = Field(description="Whole won.")
-    taxfree_amount: StrictInt | None = None
-    tax_amount: StrictInt | None = None
     product_name: str
     user_id: str = Field(min_length=1, max_length=50)
     user_name: str | None = None
@@ -40,16 +37,24 @@ class OrderCreate(BaseModel):
     custom_parameter: str | None = None
     email_flag: YesNo | None = None
     email_addr: str | None = None
-    autopay_flag: YesNo | None = None
     receipt_flag: YesNo | None = None
-    keyin_flag: YesNo | None = None
     inapp_flag: YesNo | None = None
     app_return_url: str | None = None
     app_cancel_url: str | None = None
+    company_name_flag: YesNo | None = None
+
+
+class OrderCreate(OrderTerms):
+    """The order terms a shop sends. Field rules are Payletter's, checked before storing."""
+
+    amount: StrictInt = Field(description="Whole won.")
+    taxfree_amount: StrictInt | None = None
+    tax_amount: StrictInt | None = None
+    autopay_flag: YesNo | None = None
+    keyin_flag: YesNo | None = None
     expire_date: str | None = None
     expire_time: str | None = None
     disposable_cup_deposit: StrictInt | None = None
-    company_name_flag: YesNo | None = None
 
 
 class IntentOrderCreate(BaseModel):
