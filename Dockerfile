@@ -15,6 +15,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md LICENSE ./
 COPY app ./app
+COPY demo ./demo
 RUN /opt/venv/bin/pip install --no-deps .
 
 # ---- base: the venv and an unprivileged user, shared by both images ---------------------

@@ -151,6 +151,22 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def commit_before_call(session: AsyncSession) -> None:
+    """End the transaction before calling Payletter (or anyone) over HTTP.
+
+    What the service flushed so far (the order or refund it is about to send: the intent)
+    is committed, so whatever the call does can be matched with a record we keep; and no
+    lock (a row lock, SQLite's write lock) is held while we wait on the network. Changes
+    still only in the session (not flushed) are refused: they would be committed by
+    accident. This is the one exception to "the request commits once": services use it
+    right before a call out, and flush otherwise.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("unflushed changes before a call out: flush() what is meant to be "
+                           "committed first")
+    await session.commit()
+
+
 async def session_scope(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:

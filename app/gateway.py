@@ -10,10 +10,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import create_engine, create_sessionmaker
+from app.kit.throttle import FailureThrottle
 from app.payletter.client import PayletterClient, ResponseHook
 from app.payletter.models import MerchantCredentials
 from app.settings import Settings
-from app.throttle import FailureThrottle
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Gateway:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     payletter: PayletterClient
-    # Failed sign-ins and wrong tokens per source: this process's count (app/throttle.py).
+    # Failed sign-ins and wrong tokens per source: this process's count (app/kit/throttle.py).
     auth_failures: FailureThrottle = field(init=False)
 
     def __post_init__(self) -> None:

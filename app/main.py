@@ -10,28 +10,27 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import (
-    billing,
-    deliveries,
-    demo,
-    health,
-    ops_page,
-    orders,
-    payletter,
-    reconciliations,
-    webhooks,
-)
-from app.api.body_limit import BodyLimitMiddleware
-from app.api.cors import FrontendCORSMiddleware
-from app.api.errors import install_error_handlers
+from app.billing import endpoints as billing
 from app.db import create_engine, create_sessionmaker
 from app.gateway import Gateway, payletter_client, payletter_http
+from app.kit.body_limit import BodyLimitMiddleware
+from app.kit.http_errors import install_error_handlers
 from app.metrics import OrderCounts, observe_payletter_call
 from app.observability import RequestIdMiddleware, configure_logging
-from app.services.dispatcher import DispatchConfig, Dispatcher
-from app.services.reconcile_schedule import start_daily
-from app.services.sweeper import run_sweeper
+from app.ops import endpoints as ops_page
+from app.ops import health
+from app.orders import endpoints as orders
+from app.orders.cors import FrontendCORSMiddleware
+from app.payments import deliveries_endpoints as deliveries
+from app.payments import endpoints as payletter
+from app.payments.sweeper import run_sweeper
+from app.reconciliation import endpoints as reconciliations
+from app.reconciliation.schedule import start_daily
+from app.refunds import endpoints as refunds
 from app.settings import Settings, load_settings
+from app.webhooks import endpoints as webhooks
+from app.webhooks.dispatcher import DispatchConfig, Dispatcher
+from demo import shop as demo
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +88,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(orders.router)
+    app.include_router(refunds.router)
     app.include_router(billing.router)
     app.include_router(payletter.router)
     app.include_router(webhooks.router)

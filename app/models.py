@@ -20,19 +20,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
-from app.order_states import OrderStatus
+from app.orders.states import OrderStatus
 
 # BIGINT on PostgreSQL; INTEGER on SQLite so it is the rowid alias and autoincrements.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 Money = BigInteger
 
-_STATUSES = ", ".join(f"'{s.value}'" for s in OrderStatus)
+
+def _one_of(column: str, *values: str) -> CheckConstraint:
+    """`column IN ('a', 'b', …)`, named `<column>_valid`."""
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_valid")
 
 
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_STATUSES})", name="status_valid"),
+        _one_of("status", *(status.value for status in OrderStatus)),
         CheckConstraint("amount >= 0 AND taxfree_amount >= 0 AND tax_amount >= 0", name="money"),
         CheckConstraint("cancelled_amount >= 0 AND cancelled_amount <= amount", name="refunds"),
         Index("ix_orders_status_created_at", "status", "created_at"),
@@ -97,7 +101,7 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        CheckConstraint("kind IN ('callback', 'return', 'cancel')", name="kind_valid"),
+        _one_of("kind", "callback", "return", "cancel"),
         Index("ix_deliveries_order_id_received_at", "order_id", "received_at"),
         Index("ix_deliveries_tid", "tid"),
         # Operators' listings (GET /deliveries): by claimed order, and the few answered
@@ -175,7 +179,7 @@ class OutboxEvent(Base):
 
     __tablename__ = "outbox_events"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status_valid"),
+        _one_of("status", "pending", "delivered", "dead"),
         Index("ix_outbox_events_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_events_order_id_id", "order_id", "id"),
     )
@@ -205,9 +209,8 @@ class Refund(Base):
 
     __tablename__ = "refunds"
     __table_args__ = (
-        CheckConstraint("status IN ('requested', 'done', 'failed', 'unknown')",
-                        name="status_valid"),
-        CheckConstraint("kind IN ('full', 'partial')", name="kind_valid"),
+        _one_of("status", "requested", "done", "failed", "unknown"),
+        _one_of("kind", "full", "partial"),
         CheckConstraint("amount > 0 AND taxfree_amount >= 0", name="money"),
         UniqueConstraint("order_id", "idempotency_key"),
         Index("uq_refunds_one_in_flight", "order_id", unique=True,
@@ -237,7 +240,7 @@ class Billkey(Base):
 
     __tablename__ = "billkeys"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'revoked')", name="status_valid"),
+        _one_of("status", "active", "revoked"),
         Index("ix_billkeys_client_id_user_id", "client_id", "user_id"),
     )
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.net import Network, is_loopback_host
+from app.kit.net import Network, is_loopback_host
 from app.payletter.models import MerchantCredentials
-from app.webhooks import secret_key
+from app.webhooks.signing import secret_key
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     # Inbound bodies larger than this are refused before parsing (Payletter's are < 4 KiB).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Daily reconciliation of yesterday (Korea time) at this Korea wall-clock time, "HH:MM";
-    # "off" (or empty) disables it. See app/services/reconcile_schedule.py.
+    # "off" (or empty) disables it. See app/reconciliation/schedule.py.
     reconcile_daily_at: str = "04:30"
 
     @field_validator("reconcile_daily_at", mode="before")
@@ -324,15 +324,6 @@ class Settings(BaseSettings):
     @cached_property
     def ops_tokens(self) -> tuple[str, ...]:
         return split_tokens(_reveal(self.ops_api_token)) or (SIM_OPS_TOKEN,)
-
-    @property
-    def shop_token(self) -> str:
-        """The current shop token (the first listed)."""
-        return self.shop_tokens[0]
-
-    @property
-    def ops_token(self) -> str:
-        return self.ops_tokens[0]
 
     @cached_property
     def public_base(self) -> str:

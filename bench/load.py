@@ -3,7 +3,7 @@
     make bench      (or: python -m bench.load [--duration 15] [--warmup 3] [--connections 50])
 
 One run on one machine, everything on loopback, on a PostgreSQL cluster started for the
-run (durable: fsync on), or with --postgres find the one `tests.postgres` finds:
+run (durable: fsync on), or with --postgres find the one `harness.postgres` finds:
 
 - (a) the service (`app.main:app`), (b) `bench.minimal` (parse the JSON, one
   `INSERT … ON CONFLICT DO NOTHING` with raw asyncpg), (c) `bench.bare` (acknowledge, no
@@ -54,14 +54,15 @@ import asyncpg
 import httpx
 
 from bench.minimal import PAYMENT_KEY, SCHEMA, window_request
-from tests.e2e.processes import Process, start, start_simulator
-from tests.postgres import (
+from harness.postgres import (
     PostgresServer,
+    execute,
     find_postgres,
     free_port,
-    postgres_binaries,
     run_migrations,
+    start_cluster,
 )
+from harness.processes import Process, start, start_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "bodies.lua"
@@ -131,14 +132,6 @@ async def seed(dsn: str, first: int, count: int) -> None:
             FROM generate_series($1::bigint, $2::bigint) AS n
         """, first, first + count - 1)
         await conn.execute("ANALYZE orders")
-    finally:
-        await conn.close()
-
-
-async def execute(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
     finally:
         await conn.close()
 
@@ -578,16 +571,16 @@ LAYERS = (
 STEPS = (
     ("__call__", "app/observability.py", "the whole request, below uvicorn (middleware on)"),
     ("solve_dependencies", "fastapi/dependencies/utils.py", "FastAPI dependencies (session)"),
-    ("callback", "app/api/payletter.py", "POST /payletter/callback handler"),
-    ("read_body", "app/api/payletter.py", "· read the body"),
-    ("parse_fields", "app/bodies.py", "· parse the JSON"),
-    ("parse_result", "app/services/payments.py", "· check the fields"),
-    ("lock_by_order_no", "app/repositories.py", "· SELECT … FOR UPDATE the order"),
+    ("callback", "app/payments/endpoints.py", "POST /payletter/callback handler"),
+    ("read_body", "app/payments/endpoints.py", "· read the body"),
+    ("parse_fields", "app/kit/bodies.py", "· parse the JSON"),
+    ("parse_result", "app/payments/service.py", "· check the fields"),
+    ("lock_by_order_no", "app/orders/repository.py", "· SELECT … FOR UPDATE the order"),
     ("verify_payhash", "app/payletter/payhash.py", "· payhash"),
-    ("order_no_holding_tid", "app/repositories.py", "· is the tid on another order"),
-    ("transition", "app/services/transitions.py", "· state change + outbox (+ flush)"),
-    ("record_event", "app/services/outbox.py", "· · the outbox event (order as JSON)"),
-    ("record", "app/services/payments.py", "· delivery record (+ flush)"),
+    ("order_no_holding_tid", "app/orders/repository.py", "· is the tid on another order"),
+    ("transition", "app/orders/transitions.py", "· state change + outbox (+ flush)"),
+    ("record_event", "app/webhooks/outbox.py", "· · the outbox event (order as JSON)"),
+    ("record", "app/payments/service.py", "· delivery record (+ flush)"),
     ("observe_delivery", "app/metrics.py", "· metrics"),
     ("session_scope", "app/db.py", "commit and close (after the handler)"),
 )
@@ -679,23 +672,7 @@ def own_cluster() -> PostgresServer | None:
     """A throwaway cluster for the benchmark alone, durable like production (unlike the
     tests' cluster, which runs with fsync=off): other work on a shared server (test suites
     creating and dropping databases) would otherwise show up in the commits' latency."""
-    binaries = postgres_binaries()
-    if binaries is None:
-        return None
-    initdb, pg_ctl = binaries
-    directory = tempfile.mkdtemp(prefix="bench-pg-")
-    runner: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(directory, "nobody")
-        runner = ["runuser", "-u", "nobody", "--"]
-    port, data = free_port(), f"{directory}/data"
-    subprocess.run([*runner, initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E",
-                    "UTF8"], check=True, capture_output=True)
-    subprocess.run([*runner, pg_ctl, "-D", data, "-l", f"{directory}/log", "-w", "-o",
-                    f"-p {port} -k {directory} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True)
-    return PostgresServer(admin_dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                          cluster_dir=data, pg_ctl=pg_ctl, runner=runner)
+    return start_cluster(durable=True, prefix="bench-pg-")
 
 
 def postgres_facts(dsn: str) -> str:
@@ -856,7 +833,7 @@ def main() -> None:
     parser.add_argument("--scenarios", default="first,redelivery,orders")
     parser.add_argument("--postgres", choices=("own", "find"), default="own",
                         help="own: a cluster of its own, durable, when the server binaries "
-                             "are installed (else as find); find: tests.postgres.find_postgres")
+                             "are installed (else as find); find: harness.postgres.find_postgres")
     args = parser.parse_args()
     args.bodies = args.bodies or int(6000 * args.duration)
     args.warmup_bodies = int(6000 * args.warmup) + 1000

@@ -25,9 +25,9 @@ import asyncpg
 import httpx
 
 from app.db import create_engine
-from tests.bulk import insert_orders
-from tests.e2e.processes import start_service
-from tests.postgres import find_postgres, run_migrations
+from harness.bulk import insert_orders
+from harness.postgres import find_postgres, run_migrations
+from harness.processes import start_service
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = "bench-ops-token"

@@ -3,7 +3,7 @@
     SHOP_WEBHOOK_SECRET=whsec_... python examples/webhook_receiver.py --port 9000
 
 then run the gateway with SHOP_WEBHOOK_URL=http://127.0.0.1:9000/hooks/payletter.
-Only the standard library and `app/webhooks.py` (copy that file into your project).
+Only the standard library and `app/webhooks/signing.py` (copy that file into your project).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.webhooks import WebhookVerificationError, verify
+from app.webhooks.signing import WebhookVerificationError, verify
 
 SECRET = os.environ.get("SHOP_WEBHOOK_SECRET", "")
 DB = sqlite3.connect("webhooks-received.db", check_same_thread=False)

@@ -21,13 +21,11 @@ docs/container-check.md is rewritten from what this run saw, also when a step fa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+
+from harness.postgres import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "container-check.md"
@@ -114,12 +114,6 @@ def _shown(arg: str) -> str:
         if arg.startswith(f"{name}="):
             return f"{name}=<random>"
     return arg
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- 1. the engine ----------------------------------------------------------------------
@@ -276,28 +270,19 @@ def postgres_admin_dsn() -> str:
     return "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def _admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def scratch_database() -> Iterator[str]:
+    """A database of its own on the server at postgres_admin_dsn(), dropped afterwards."""
     admin = postgres_admin_dsn()
-    name = f"pgw_image_check_{secrets.token_hex(4)}"
+    server = PostgresServer(admin_dsn=admin)
     try:
-        asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+        url = server.create_database("pgw_image_check")
     except (OSError, asyncpg.PostgresError) as exc:
         raise CheckFailed(f"no PostgreSQL at {admin} ({exc}); set TEST_DATABASE_URL") from exc
-    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        with suppress(OSError, asyncpg.PostgresError):
-            asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.close()
 
 
 # ---- containers -------------------------------------------------------------------------

@@ -4,7 +4,3 @@ Written from the vendor's API page alone. It deliberately imports nothing from t
 product (`app/`): its own payhash, its own per-pgcode rules, so a bug in the product
 cannot hide behind the same bug in its test double.
 """
-
-from simulator.config import Merchant, SimConfig
-
-__all__ = ["Merchant", "SimConfig"]

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from app.security import sign_link
+from app.kit.security import sign_link
 from app.settings import PUBLIC_TEST_MERCHANT
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import VENDOR_CALLBACK_EXAMPLE, payhash

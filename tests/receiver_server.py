@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.webhooks import verify
-from tests.postgres import free_port
+from app.webhooks.signing import verify
+from harness.postgres import free_port
 
 
 @dataclass

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from app.main import create_app
 from simulator.app import create_app as create_simulator
 from simulator.config import SimConfig
-from tests.conftest import client_for, make_settings, running
+from tests.support import client_for, make_settings, running
 
 SIM_BASE = "http://sim.localhost"
 

@@ -14,13 +14,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.kit.security import sign_link
 from app.main import create_app
-from app.repositories import OrderRepository
-from app.security import sign_link
+from app.orders.repository import OrderRepository
 from app.settings import PUBLIC_TEST_MERCHANT
-from tests.conftest import client_for, make_settings, running
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
+from tests.support import client_for, make_settings, running
 
 KEY = PUBLIC_TEST_MERCHANT["payment_key"]  # pay_test's PAYMENT key signs its links
 NOT_FOUND = "We could not find this order."

@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.api.deps import caller_role, order_creator, require_ops, require_shop
-from app.api.ops_page import ops_page_caller
-from tests.conftest import client_for
+from app.kit.deps import caller_role, order_creator, require_ops, require_shop
+from app.ops.endpoints import ops_page_caller
+from tests.support import client_for
 
 # Open to anyone on purpose: health and metrics, Payletter's own calls and the buyer's
 # browser (they carry their own proof), the sim-only demo shop, and the sign-in form.

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.kit.throttle import FailureThrottle, source_key
 from app.main import create_app
-from app.throttle import FailureThrottle, source_key
-from tests.conftest import client_for, make_settings, running
+from tests.support import client_for, make_settings, running
 
 OPS = "ops-token-for-tests"
 SHOP = "shop-token-for-tests"

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
 from bench.load import BEGIN, END, callback_body, seed, summarize_profile, write_report
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running
+from tests.support import PAYLETTER_IP, client_for, make_settings, running
 
 
 async def test_a_seeded_order_takes_its_bench_callback_once(
@@ -46,9 +46,9 @@ def test_the_report_replaces_only_its_own_section(tmp_path: Path) -> None:
 def test_the_profile_summary_reads_folded_stacks(tmp_path: Path) -> None:
     folded = tmp_path / "profile.folded"
     main = ("_run_module_as_main (<frozen runpy>:198);RequestIdMiddleware.__call__ "
-            "(/work/app/observability.py:52);callback (/work/app/api/payletter.py:130)")
+            "(/work/app/observability.py:52);callback (/work/app/payments/endpoints.py:130)")
     folded.write_text("\n".join([
-        f"{main};OrderRepository.lock_by_order_no (/work/app/repositories.py:60);"
+        f"{main};OrderRepository.lock_by_order_no (/work/app/orders/repository.py:60);"
         "Connection.execute (/x/site-packages/asyncpg/connection.py:320) 3",
         f"{main};verify_payhash (/work/app/payletter/payhash.py:30) 1",
         "Session.flush (/x/site-packages/sqlalchemy/orm/session.py:4626) 4",

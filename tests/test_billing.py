@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.billing import request_time
+from app.billing.endpoints import request_time
+from app.billing.service import mobile_rule_breach, previous_month
+from app.kit.korea_time import KST
 from app.models import Billkey
-from app.payletter.models import KST
-from app.services.billing import mobile_rule_breach, previous_month
-from tests.conftest import scalar
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
+from tests.support import scalar
 
 AUTO_TEST = {"client_id": "auto_test",
              "payment_key": "NDBBREM2RjhEMENBQ0ZGODZDNkEyNEQxQUIxRTY5QUE=",

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import PAYLETTER_IP, client_for, scalar
 from tests.factories import order_body
+from tests.support import PAYLETTER_IP, client_for, scalar
 
 LIMIT = 64 * 1024  # MAX_BODY_BYTES' default
 CHUNK = 8 * 1024

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import FORBIDDEN_SOURCES
-from tests.conftest import PAYLETTER_IP, client_for, scalar
 from tests.factories import (
     callback_body,
     create_order,
@@ -21,6 +20,7 @@ from tests.factories import (
     sent_request,
 )
 from tests.fake_payletter import FakePayletter
+from tests.support import PAYLETTER_IP, client_for, scalar
 
 ACK = {"code": 0, "message": ""}
 
@@ -206,7 +206,7 @@ async def test_a_trusted_proxy_passes_payletter_s_address_through(
     database_url: str, engine: AsyncEngine, fake_payletter: Any
 ) -> None:
     from app.main import create_app
-    from tests.conftest import make_settings, running
+    from tests.support import make_settings, running
 
     settings = make_settings(database_url, trusted_proxies="127.0.0.5")
     async with running(create_app(settings, fake_payletter.transport)) as app:

@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import CliContext, cli
 from app.db import create_sessionmaker
+from app.kit.korea_time import KST
 from app.models import Order
-from app.payletter.models import KST
-from app.services.order_queries import CSV_COLUMNS
+from app.orders.queries import CSV_COLUMNS
 from app.settings import Settings
-from tests.conftest import make_settings, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import make_settings, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,7 +228,7 @@ async def test_show_prints_the_fields_and_the_timeline_in_time_order(gw: SimGate
     assert header.split() == ["TIME", "WHAT", "DETAIL"]
     kinds = [entry.split()[2] for entry in entries]
     assert kinds.count("delivery") == 2 and kinds.count("refund") == 1
-    assert kinds.count("transition") == 3  # created → pending → paid → partially_cancelled
+    assert kinds.count("state") == 3  # created → pending → paid → partially_cancelled
     assert "audit" in kinds
 
     def at(needle: str) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import PING_IDLE_AFTER_SECONDS, create_engine
 from app.main import create_app
-from tests.conftest import make_settings, running
+from tests.support import make_settings, running
 from tests.tcp_proxy import TcpProxy
 
 

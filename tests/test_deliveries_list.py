@@ -11,8 +11,8 @@ import httpx
 from click.testing import CliRunner
 
 from app.cli import CliContext, cli
-from tests.conftest import make_settings
 from tests.factories import callback_body, create_order
+from tests.support import make_settings
 
 ACK = {"code": 0, "message": ""}
 

@@ -19,7 +19,7 @@ import yaml
 
 from app.db import sqlite_file
 from app.settings import Settings
-from tests.postgres import free_port
+from harness.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESS_VARIABLES = {"PORT", "WEB_CONCURRENCY", "GRACEFUL_SHUTDOWN_SECONDS", "POSTGRES_PASSWORD",
@@ -224,7 +224,8 @@ def resolve(value: str, env: dict[str, str]) -> str:
 def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """What the image does, without Docker: install the lock, migrate, `serve`, /readyz."""
+    """What the image does, without Docker: install the lock and the package (its templates
+    too), migrate, `serve`, /readyz and a page."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
@@ -234,8 +235,17 @@ def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
     build = tmp_path / "src"
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, build / name if build.exists() else _mkdir(build) / name)
-    shutil.copytree(ROOT / "app", build / "app")
+    for package in ("app", "demo"):  # what the Dockerfile copies into its build stage
+        shutil.copytree(ROOT / package, build / package)
     subprocess.run([*pip, "--no-deps", str(build)], check=True)
+    # The pages are package data: every template of the tree is in the installed package.
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "from app.kit.templates import ENV; "
+         "print('\\n'.join(ENV.list_templates()))"],
+        cwd=tmp_path, check=True, capture_output=True, text=True).stdout.split()
+    templates = ROOT / "app" / "templates"
+    assert sorted(installed) == sorted(
+        str(path.relative_to(templates)) for path in templates.rglob("*") if path.is_file())
 
     secrets = {"SHOP_API_TOKEN": "shop-token-from-compose-test-0001",
                "OPS_API_TOKEN": "ops-token-from-compose-test-0001",
@@ -267,6 +277,8 @@ def test_the_container_command_starts_in_a_fresh_virtualenv_against_postgresql(
                 time.sleep(0.2)
         assert ready.status_code == 200 and ready.json()["database"] == "ok"
         assert ready.headers["x-request-id"]
+        login = httpx.get(f"http://127.0.0.1:{port}/ops/login", timeout=5)  # a template
+        assert login.status_code == 200 and "id='sign-in'" in login.text
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
@@ -293,3 +305,12 @@ def test_env_example_is_loadable_as_is(tmp_path: Path, monkeypatch: pytest.Monke
     settings = load_settings()
     assert settings.payletter_env == "sim"
     assert settings.callback_networks  # not "nobody may call back"
+
+
+def test_the_build_stage_copies_every_package_the_gateway_imports() -> None:
+    """`pip install .` in the build stage packages what was copied; a package left out
+    (demo, say) is missing at run time."""
+    copied = {source for line in dockerfile_stages()["build"].instructions("COPY")
+              for source in line.split()[:-1]}
+    for package in ("app", "demo"):
+        assert package in copied, package

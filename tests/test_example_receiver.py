@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from app.webhooks import headers_for
-from tests.postgres import free_port
+from app.webhooks.signing import headers_for
+from harness.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

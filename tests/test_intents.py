@@ -15,10 +15,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.intents import IntentError, sign_intent, verify_intent
 from app.main import create_app
-from tests.conftest import client_for, make_settings, running, scalar
+from app.orders.intents import IntentError, sign_intent, verify_intent
 from tests.fake_payletter import FakePayletter
+from tests.support import client_for, make_settings, running, scalar
 
 SECRET = "shop-intent-secret-0123456789abcdef"
 SHOP_SITE = "https://shop.example"
@@ -26,7 +26,7 @@ SHOP_SITE = "https://shop.example"
 TEST_ENV_TOKENS = {"shop_api_token": "shop-token-for-tests-0123456789abcdef",
                    "ops_api_token": "ops-token-for-tests-0123456789abcdef"}
 
-# The published test vectors (README, "Orders from the shop's frontend").
+# The published test vectors (docs/integration.md, "Two ways to create orders").
 VECTORS = [
     ({"order_no": "ORDER-1001", "amount": 15000, "product_name": "원두 1kg",
       "user_id": "buyer42", "pgcodes": ["creditcard", "kakaopay"], "expires_at": 1893456000},
@@ -43,7 +43,7 @@ VECTORS = [
 
 
 def from_scratch(secret: str, terms: dict[str, Any]) -> str:
-    """The documented algorithm, written out independently of app.intents."""
+    """The documented algorithm, written out independently of app.orders.intents."""
     payload = json.dumps(terms, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     b64 = base64.urlsafe_b64encode(payload.encode("utf-8")).decode().rstrip("=")
     signed = "pli1." + b64
@@ -235,7 +235,7 @@ async def test_the_demo_shop_signs_catalogue_prices_and_the_browser_posts_the_in
 ) -> None:
     async with client_for(gateway_app, peer="203.0.113.50") as browser:
         page = await browser.get("/demo")
-        assert "fetch('/orders'" in page.text and 'id="product"' in page.text
+        assert "fetch('/orders'" in page.text and "id='product'" in page.text
         signed = await browser.post("/demo/intent", data={"product": "tea"})
         intent = signed.json()["intent"]
         created = await browser.post("/orders", json={"intent": intent, "pgcode": "kakaopay"})

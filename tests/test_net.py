@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.net import client_address, parse_ip
+from app.kit.net import client_address, parse_ip
 from app.settings import parse_networks
 
 PROXIES = parse_networks("127.0.0.5, 127.0.1.0/24", "TRUSTED_PROXIES")

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.metrics import REGISTRY
 from app.observability import REQUEST_ID, JsonFormatter, RequestIdFilter
 from simulator.config import Merchant, SimConfig
-from tests.conftest import client_for
 from tests.factories import callback_body, create_order
 from tests.sim_harness import SIM_BASE, sim_gateway
+from tests.support import client_for
 
 
 async def test_every_answer_carries_a_request_id_and_a_sane_given_one_is_kept(

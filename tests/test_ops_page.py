@@ -14,22 +14,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from markupsafe import escape
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.ops_page import (
-    COOKIE,
-    SECURITY_HEADERS,
-    SESSION_SECONDS,
-    read_session,
-    session_cookie,
-)
 from app.db import create_sessionmaker, utcnow
+from app.kit.korea_time import KST
 from app.main import create_app
 from app.models import AuditEntry, Delivery, OpsSession, Order, OrderTransition, OutboxEvent
-from app.payletter.models import KST
-from tests.conftest import client_for, make_settings, running, scalar
+from app.ops.endpoints import COOKIE, SECURITY_HEADERS
+from app.ops.sessions import SESSION_SECONDS, read_session, session_cookie
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import client_for, make_settings, running, scalar
 
 OPS_TOKEN = "ops-token-for-tests"
 SHOP_TOKEN = "shop-token-for-tests"
@@ -60,6 +56,11 @@ def csrf_of(page: str) -> str:
     found = re.search(r"name='csrf' value='([0-9a-f]+)'", page)
     assert found, "no CSRF token on the page"
     return found.group(1)
+
+
+def escaped(text: str) -> str:
+    """`text` as the pages show it (the templates' autoescape)."""
+    return str(escape(text))
 
 
 def order_nos(page: str) -> list[str]:
@@ -594,14 +595,14 @@ async def test_everything_shown_is_escaped(
         assert "<img" not in page and "onerror=alert(1)>" not in page, name
         assert "<b>1" not in page and "<i>1" not in page, name
     for name in ("list", "review", "detail", "paid", "confirm"):
-        assert html.escape(SCRIPT) in pages[name], name
-        assert html.escape(ATTRIBUTE) in pages[name], name
+        assert escaped(SCRIPT) in pages[name], name
+        assert escaped(ATTRIBUTE) in pages[name], name
     for name in ("list", "review", "detail", "paid"):
-        assert html.escape(SHORT) in pages[name], name
-    assert html.escape(WEIRD_NO) in pages["detail"]
-    assert html.escape("u<i>1") in pages["filtered"] and html.escape(ATTRIBUTE) in filtered
+        assert escaped(SHORT) in pages[name], name
+    assert escaped(WEIRD_NO) in pages["detail"]
+    assert escaped("u<i>1") in pages["filtered"] and escaped(ATTRIBUTE) in filtered
     assert detail.headers["content-security-policy"].startswith("default-src 'none'")
     # The timeline's own fields: the reason, the delivery's detail, the audit, the event.
     timeline = detail.text.split("id='timeline'", 1)[1]
-    assert html.escape(SCRIPT) in timeline and html.escape(ATTRIBUTE) in timeline
+    assert escaped(SCRIPT) in timeline and escaped(ATTRIBUTE) in timeline
     assert paid.order_no == "XSS2"

@@ -164,7 +164,7 @@ async def test_csv_has_every_matching_row_and_neutralises_formulas(
 async def test_the_shop_token_may_read_the_list_and_strangers_may_not(
     shop: httpx.AsyncClient, gateway_app: Any
 ) -> None:
-    from tests.conftest import client_for
+    from tests.support import client_for
 
     assert (await shop.get("/orders")).status_code == 200
     async with client_for(gateway_app) as anonymous:

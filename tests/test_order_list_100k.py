@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
 from app.main import create_app
-from tests.bulk import insert_orders
-from tests.conftest import _postgres_url, client_for, make_settings, running
+from harness.bulk import insert_orders
+from harness.postgres import PostgresServer
 from tests.fake_payletter import FakePayletter
-from tests.postgres import PostgresServer
+from tests.support import client_for, make_settings, migrated_postgres_url, running
 
 ROWS = 100_000
 
@@ -24,7 +24,7 @@ ROWS = 100_000
 @pytest.fixture(scope="module")
 def big_url(postgres: PostgresServer | None) -> str:
     """A database of its own, seeded once for the module (seeding takes a few seconds)."""
-    return _postgres_url(postgres)
+    return migrated_postgres_url(postgres)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.order_states import TRANSITIONS, OrderEvent, OrderStatus, next_status
+from app.orders.states import TRANSITIONS, OrderEvent, OrderStatus, next_status
 
 S, E = OrderStatus, OrderEvent
 

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.security import sign_link
-from tests.conftest import scalar
+from app.kit.security import sign_link
 from tests.factories import create_order, link_query, order_body, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import PAY_TEST_PAYMENT_KEY
+from tests.support import scalar
 
 
 async def count_orders(engine: AsyncEngine) -> int:
@@ -223,7 +223,7 @@ async def test_a_key_held_by_a_crashed_request_is_taken_over_after_its_lease(
 
 
 async def test_no_token_is_401_and_a_wrong_token_is_403(gateway_app: Any) -> None:
-    from tests.conftest import client_for
+    from tests.support import client_for
 
     async with client_for(gateway_app) as anonymous:
         r = await anonymous.post("/orders", json=order_body())
@@ -246,7 +246,7 @@ async def test_during_a_rotation_the_old_and_the_new_token_both_work(
     database_url: str, engine: AsyncEngine, fake_payletter: FakePayletter
 ) -> None:
     from app.main import create_app
-    from tests.conftest import client_for, make_settings, running
+    from tests.support import client_for, make_settings, running
 
     settings = make_settings(database_url, shop_api_token="shop-new-token,shop-old-token",
                              ops_api_token="ops-new-token,ops-old-token")

@@ -9,9 +9,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running
 from tests.factories import callback_body, create_order
 from tests.fake_payletter import FakePayletter
+from tests.support import PAYLETTER_IP, client_for, make_settings, running
 from tests.tcp_proxy import TcpProxy
 
 

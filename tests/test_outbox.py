@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker
 from app.main import create_app
-from app.order_states import OrderEvent
-from app.repositories import OrderRepository
-from app.services.dispatcher import DispatchConfig, Dispatcher
-from app.services.transitions import transition
-from app.webhooks import verify
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running, scalar
+from app.orders.repository import OrderRepository
+from app.orders.states import OrderEvent
+from app.orders.transitions import transition
+from app.webhooks.dispatcher import DispatchConfig, Dispatcher
+from app.webhooks.signing import verify
 from tests.factories import callback_body, create_order
 from tests.fake_payletter import FakePayletter
+from tests.support import PAYLETTER_IP, client_for, make_settings, running, scalar
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HOOK_URL = "http://shop.test/hooks/payletter"

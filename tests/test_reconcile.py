@@ -16,20 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker, utcnow
 from app.gateway import Gateway
+from app.kit.korea_time import KST
 from app.models import Refund
-from app.payletter.models import KST, CancelRequest, PaymentRequest, build_request
-from app.repositories import OrderRepository, ReconciliationRepository
-from app.services.reconcile import reconcile, report_table, run_detail, yesterday_in_korea
-from app.services.reconcile_schedule import (
+from app.orders.repository import OrderRepository
+from app.payletter.models import CancelRequest, PaymentRequest, build_request
+from app.reconciliation.repository import ReconciliationRepository
+from app.reconciliation.schedule import (
     day_to_reconcile,
     next_daily_run,
     parse_daily_at,
     run_daily,
     run_scheduled,
 )
+from app.reconciliation.service import reconcile, report_table, run_detail, yesterday_in_korea
 from app.settings import ConfigError, load_settings
-from tests.conftest import client_for, scalar
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import client_for, scalar
 
 # ---- harness ----------------------------------------------------------------------------
 
@@ -493,7 +495,7 @@ def test_the_table_lists_every_item_with_aligned_columns() -> None:
 
 @pytest.fixture(scope="module")
 def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tests.e2e.processes import start_simulator
+    from harness.processes import start_simulator
 
     process = start_simulator(tmp_path_factory.mktemp("sim-logs"))
     yield process
@@ -506,7 +508,7 @@ async def test_the_cli_reconciles_a_date_and_prints_a_table_or_json(
 ) -> None:
     from app.cli import main
     from app.main import create_app
-    from tests.conftest import make_settings, running
+    from tests.support import make_settings, running
 
     async with httpx.AsyncClient(base_url=sim_process.url) as sim:
         await sim.post("/_sim/reset")

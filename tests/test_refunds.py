@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import scalar
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
+from tests.support import scalar
 
 
 @pytest.fixture

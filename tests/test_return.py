@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.metrics import TRUNCATED_DELIVERIES
-from app.repositories import OrderRepository
-from tests.conftest import scalar
+from app.orders.repository import OrderRepository
 from tests.factories import (
     callback_body,
     create_order,
@@ -23,6 +22,7 @@ from tests.factories import (
     sent_request,
 )
 from tests.fake_payletter import FakePayletter
+from tests.support import scalar
 
 ACK = {"code": 0, "message": ""}
 

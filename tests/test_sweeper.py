@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import utcnow
 from app.gateway import Gateway, open_gateway
 from app.models import Order, Refund
-from app.services import sweeper
-from app.services.sweeper import SweepCursors, run_sweeper, sweep_once
-from tests.conftest import make_settings
+from app.payments import sweeper
+from app.payments.sweeper import SweepCursors, run_sweeper, sweep_once
 from tests.fake_payletter import FakePayletter
+from tests.support import make_settings
 
 STALE_ORDERS = 250  # the sweeper reads 100 a pass
 STATUS = "v1.0/payments/status"

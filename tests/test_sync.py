@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.services.sweeper import sweep_once
+from app.payments.sweeper import sweep_once
 from tests.sim_harness import LoseAnswers, SimGateway, sim_gateway
 
 
@@ -198,6 +198,6 @@ async def test_a_refund_stuck_in_requested_is_settled_by_the_sweeper(
 
 
 def test_log_level_is_case_insensitive() -> None:
-    from tests.conftest import make_settings
+    from tests.support import make_settings
 
     assert make_settings("sqlite+aiosqlite:///x.db", log_level="info").log_level == "INFO"

@@ -5,14 +5,15 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from types import MappingProxyType
 from typing import Literal
 
+from app.kit.korea_time import KST  # "D+180", "결제 당일": counted in Korea time
 from app.payletter.errors import PayletterValidationError, UnknownPgcodeError
 
-# Payletter's own clock: "D+180", "결제 당일" and "결제 당월" are counted in Korea time.
-_KST = timezone(timedelta(hours=9))
+# payments/status status_code: 1 created, 2 entered, 3 authenticated, 4 approved, 5 done.
+STATUS_AUTHENTICATED, STATUS_APPROVED, STATUS_DONE = 3, 4, 5
 
 CancelWindowKind = Literal["days", "same_day", "same_month", "never"]
 
@@ -43,7 +44,7 @@ class CancelWindow:
         """Last instant (exclusive) a cancel is accepted; None when it never is."""
         if paid_at.tzinfo is None:
             raise ValueError("paid_at must be timezone-aware")
-        paid_day = paid_at.astimezone(_KST).date()
+        paid_day = paid_at.astimezone(KST).date()
         if self.kind == "never":
             return None
         if self.kind == "same_day":
@@ -54,7 +55,7 @@ class CancelWindow:
         else:
             assert self.days is not None  # guaranteed by __post_init__
             last_day = paid_day + timedelta(days=self.days)
-        return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=_KST)
+        return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=KST)
 
     def is_open(self, paid_at: datetime, now: datetime) -> bool:
         deadline = self.deadline(paid_at)
@@ -81,6 +82,8 @@ class MethodRule:
     min_amount: int
     requires_service_name: bool = False
     sends_payhash: bool = True
+    # Virtual accounts: the result first issues an account; the money comes with the deposit.
+    deposit_later: bool = False
     callback_required: bool = False
     amount_optional: bool = False
     result_pgcodes: frozenset[str] = frozenset()
@@ -95,6 +98,20 @@ class MethodRule:
         if unknown:
             raise ValueError(f"cancel_window_by_result names codes not reported: {unknown}")
 
+    @property
+    def paid_status_codes(self) -> frozenset[int]:
+        """payments/status codes that mean the money was taken ("approved" only issues an
+        account where the deposit comes later)."""
+        if self.deposit_later:
+            return frozenset({STATUS_DONE})
+        return frozenset({STATUS_APPROVED, STATUS_DONE})
+
+    @property
+    def account_issued_status_codes(self) -> frozenset[int]:
+        """payments/status codes that mean an account was issued and waits for the money."""
+        return frozenset({STATUS_AUTHENTICATED, STATUS_APPROVED}) if self.deposit_later \
+            else frozenset()
+
     def cancel_window_for(self, result_pgcode: str) -> CancelWindow:
         """The window for what the result reported (e.g. smilecard vs smilecash)."""
         for code, window in self.cancel_window_by_result:
@@ -108,81 +125,28 @@ class MethodRule:
 # with callback_url; virtual accounts send no payhash; voucher may omit amount; the
 # disposable cup deposit is accepted for card, naverpay, kakaopay, toss, ssgpay, tmoney, mobile.
 _RULES: tuple[MethodRule, ...] = (
-    MethodRule(
-        "creditcard", "Credit card", True, True, True, _D180, 100, disposable_cup_deposit=True
-    ),
-    MethodRule(
-        "banktransfer", "Internet banking (account transfer)", False, True, True, SAME_DAY, 1000
-    ),
-    MethodRule(
-        "virtualaccount",
-        "Virtual account",
-        False,
-        False,
-        False,
-        NEVER,
-        500,
-        sends_payhash=False,
-        callback_required=True,
-    ),
-    MethodRule(
-        "toss",
-        "Toss",
-        False,
-        True,
-        True,
-        _D180,
-        1,
-        callback_required=True,
-        disposable_cup_deposit=True,
-    ),
+    # pgcode, label, autopay, cancel, partial_cancel, cancel_window, min_amount; then extras
+    MethodRule("creditcard", "Credit card", True, True, True, _D180, 100,
+               disposable_cup_deposit=True),
+    MethodRule("banktransfer", "Internet banking (account transfer)", False, True, True,
+               SAME_DAY, 1000),
+    MethodRule("virtualaccount", "Virtual account", False, False, False, NEVER, 500,
+               sends_payhash=False, deposit_later=True, callback_required=True),
+    MethodRule("toss", "Toss", False, True, True, _D180, 1,
+               callback_required=True, disposable_cup_deposit=True),
     MethodRule("kakaopay", "KakaoPay", False, True, True, _D180, 100, disposable_cup_deposit=True),
     MethodRule("payco", "PAYCO", True, True, True, _D180, 100),
-    MethodRule(
-        "ssgpay",
-        "SSG Pay",
-        False,
-        True,
-        True,
-        _D180,
-        100,
-        requires_service_name=True,
-        disposable_cup_deposit=True,
-    ),
-    MethodRule(
-        "naverpay",
-        "Naver Pay",
-        False,
-        True,
-        True,
-        _D180,
-        100,
-        result_pgcodes=frozenset({"naverpay", "navercard", "naverpoint"}),
-        disposable_cup_deposit=True,
-    ),
-    MethodRule(
-        "samsungpay", "Samsung Pay", False, True, True, _D180, 100, requires_service_name=True
-    ),
-    MethodRule(
-        "checkpay",
-        "Checkpay (account simple pay)",
-        True,
-        True,
-        False,
-        _D30,
-        1000,
-        callback_required=True,
-    ),
-    MethodRule(
-        "mobile",
-        "Mobile phone billing",
-        True,
-        True,
-        True,
-        SAME_MONTH,
-        10,
-        disposable_cup_deposit=True,
-    ),
+    MethodRule("ssgpay", "SSG Pay", False, True, True, _D180, 100,
+               requires_service_name=True, disposable_cup_deposit=True),
+    MethodRule("naverpay", "Naver Pay", False, True, True, _D180, 100,
+               result_pgcodes=frozenset({"naverpay", "navercard", "naverpoint"}),
+               disposable_cup_deposit=True),
+    MethodRule("samsungpay", "Samsung Pay", False, True, True, _D180, 100,
+               requires_service_name=True),
+    MethodRule("checkpay", "Checkpay (account simple pay)", True, True, False, _D30, 1000,
+               callback_required=True),
+    MethodRule("mobile", "Mobile phone billing", True, True, True, SAME_MONTH, 10,
+               disposable_cup_deposit=True),
     MethodRule("phonebill", "KT home phone billing", False, True, False, SAME_MONTH, 10),
     MethodRule("voucher", "Culture voucher", False, True, False, _D24, 1, amount_optional=True),
     MethodRule("culture", "Cultureland voucher", False, True, True, _D24, 1),
@@ -193,28 +157,12 @@ _RULES: tuple[MethodRule, ...] = (
     MethodRule("teencash", "Teencash", False, True, False, _D24, 10),
     MethodRule("cvs", "Convenience-store cash", False, True, False, _D24, 10),
     MethodRule("eggmoney", "Eggmoney", False, True, False, _D24, 10),
-    MethodRule(
-        "tmoney",
-        "Transit card (T-money/Cashbee)",
-        False,
-        True,
-        False,
-        _D24,
-        10,
-        disposable_cup_deposit=True,
-    ),
+    MethodRule("tmoney", "Transit card (T-money/Cashbee)", False, True, False, _D24, 10,
+               disposable_cup_deposit=True),
     MethodRule("cashbee", "Transit card (Ezl)", False, True, True, _D24, 10),
-    MethodRule(
-        "smilepay",
-        "Smile Pay",
-        False,
-        True,
-        True,
-        _D180,
-        100,
-        result_pgcodes=frozenset({"smilepay", "smilecard", "smilecash"}),
-        cancel_window_by_result=(("smilecard", _D180), ("smilecash", _D365)),
-    ),
+    MethodRule("smilepay", "Smile Pay", False, True, True, _D180, 100,
+               result_pgcodes=frozenset({"smilepay", "smilecard", "smilecash"}),
+               cancel_window_by_result=(("smilecard", _D180), ("smilecash", _D365))),
     # oncash is in the PGCode table with no row in the options table. The vendor's own
     # transaction-list sample shows an oncash payment fully cancelled, so full cancel is
     # allowed; everything else takes the safe side: no autopay, no partial cancel, the
@@ -267,3 +215,9 @@ def default_tax_amount(amount: int, taxfree_amount: int) -> int:
     if taxable < 0:
         raise PayletterValidationError("taxfree_amount", "must not exceed amount")
     return (2 * taxable + 11) // 22
+
+
+def paid_status_codes(pgcode: str) -> frozenset[int]:
+    """payments/status codes meaning paid for an order of `pgcode` (unknown: approved/done)."""
+    rule = METHODS.get(pgcode)
+    return rule.paid_status_codes if rule else frozenset({STATUS_APPROVED, STATUS_DONE})

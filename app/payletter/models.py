@@ -11,8 +11,8 @@ import datetime as _dt
 import ipaddress
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal, Self, TypeVar
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from app.kit.korea_time import KST, korea_date
 from app.payletter.errors import PayletterValidationError
 from app.payletter.methods import (
     AUTOPAY_CUP_DEPOSIT_PGCODES,
@@ -39,8 +40,6 @@ from app.payletter.methods import (
     default_tax_amount,
     requested_pgcode_for_result,
 )
-
-KST = timezone(timedelta(hours=9))
 
 # ---------------------------------------------------------------------------------------
 # Dates and times: Payletter's zone-less values are Korea time.
@@ -69,15 +68,6 @@ def parse_payletter_date(value: str) -> date:
         raise ValueError("expected 'YYYYMMDD'")
     year, month, day = (int(part) for part in match.groups())
     return date(year, month, day)
-
-
-def korea_date(value: date) -> date:
-    """The Korea calendar day of a date, or of an aware datetime (naive ones are refused)."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("a datetime must be timezone-aware to pick a Korea date")
-        return value.astimezone(KST).date()
-    return value
 
 
 def format_payletter_date(d: date) -> str:
@@ -317,14 +307,6 @@ def _known_any_pgcode(value: str | None) -> str | None:
     return value
 
 
-def _effective_tax(amount: int | None, taxfree: int | None, tax: int | None) -> int | None:
-    if tax is not None:
-        return tax
-    if amount is None:
-        return None
-    return default_tax_amount(amount, taxfree or 0)
-
-
 # ---------------------------------------------------------------------------------------
 # Requests.
 
@@ -339,6 +321,23 @@ class PayletterRequest(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+class _TaxSplit:
+    """A request whose amount has a tax-free part and VAT (`_check_split` checks them)."""
+
+    if TYPE_CHECKING:  # the request model's own fields
+        amount: int | None
+        taxfree_amount: int | None
+        tax_amount: int | None
+
+    def effective_tax_amount(self) -> int | None:
+        """The VAT Payletter will use: ours if given, else its default; None without amount."""
+        if self.tax_amount is not None:
+            return self.tax_amount
+        if self.amount is None:
+            return None
+        return default_tax_amount(self.amount, self.taxfree_amount or 0)
+
+
 class MerchantCredentials(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -347,7 +346,7 @@ class MerchantCredentials(BaseModel):
     search_key: Annotated[SecretStr, Field(min_length=1)]
 
 
-class PaymentRequest(PayletterRequest):
+class PaymentRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/request (one-off payment or autopay registration)."""
 
     pgcode: PgcodeText
@@ -414,12 +413,8 @@ class PaymentRequest(PayletterRequest):
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
 
-    def effective_tax_amount(self) -> int | None:
-        """The VAT Payletter will use: ours if given, else its default; None without amount."""
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
 
-
-class AutopayRequest(PayletterRequest):
+class AutopayRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/autopay: charge a stored billkey."""
 
     pgcode: PgcodeText
@@ -455,9 +450,6 @@ class AutopayRequest(PayletterRequest):
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
 
-    def effective_tax_amount(self) -> int | None:
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
-
     def to_wire(self) -> dict[str, Any]:
         body = super().to_wire()
         body["billkey"] = self.billkey.get_secret_value()
@@ -484,7 +476,7 @@ class CancelRequest(PayletterRequest):
         return self
 
 
-class PartialCancelRequest(PayletterRequest):
+class PartialCancelRequest(_TaxSplit, PayletterRequest):
     """Body of POST v1.0/payments/cancel/partial."""
 
     pgcode: PgcodeText
@@ -507,9 +499,6 @@ class PartialCancelRequest(PayletterRequest):
             raise _rule_error("amount", "must be greater than 0")
         _check_split(self.amount, self.taxfree_amount, self.tax_amount)
         return self
-
-    def effective_tax_amount(self) -> int | None:
-        return _effective_tax(self.amount, self.taxfree_amount, self.tax_amount)
 
 
 class CashReceiptRequest(PayletterRequest):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import Process
 from tests.e2e.browser import chromium
-from tests.e2e.conftest import ARTIFACTS, Stack, sqlite_stack
-from tests.e2e.processes import Process
+from tests.e2e.stack import ARTIFACTS, Stack, sqlite_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import utcnow
 from app.models import Order, OutboxEvent
-from tests.e2e.processes import ROOT
+from harness.processes import ROOT
 from tests.receiver_server import Receipt, ReceiverServer
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.conftest import Stack
-from tests.e2e.processes import SHOP_TOKEN, Process, start_service
+from harness.processes import SHOP_TOKEN, Process, start_service
+from tests.e2e.stack import Stack
 from tests.factories import order_body
 from tests.tcp_proxy import TcpProxy
 from tests.test_outage import through

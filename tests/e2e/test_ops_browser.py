@@ -12,9 +12,9 @@ import pytest
 
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.models import Order, OrderTransition
+from harness.processes import OPS_TOKEN, Process
 from tests.e2e.browser import chromium
-from tests.e2e.conftest import ARTIFACTS, Stack, sqlite_stack
-from tests.e2e.processes import OPS_TOKEN, Process
+from tests.e2e.stack import ARTIFACTS, Stack, sqlite_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

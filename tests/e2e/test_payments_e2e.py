@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import scalar
-from tests.e2e.conftest import Stack
+from tests.e2e.stack import Stack
+from tests.support import scalar
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +96,7 @@ async def test_a_buyer_cancel_abandons_the_order_and_redirects_the_buyer(stack: 
     cancel = await stack.window_action(order["token"], "cancel")
     r = await stack.browser.get(cancel["cancel_url"])
     assert r.status_code == 303
-    from tests.e2e.conftest import redirect_query
+    from tests.e2e.stack import redirect_query
 
     assert redirect_query(r) == {"order_no": order["order_no"], "status": "abandoned",
                                  "outcome": "applied"}

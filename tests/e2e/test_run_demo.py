@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.processes import ROOT
-from tests.postgres import free_port, run_migrations
+from harness.postgres import free_port, run_migrations
+from harness.processes import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ def test_the_demo_launcher_starts_both_processes_and_stops_them(tmp_path: Path) 
             banner += launcher.stdout.readline()
         assert f"http://127.0.0.1:{port}/demo" in banner
         page = httpx.get(f"http://127.0.0.1:{port}/demo", timeout=5)
-        assert page.status_code == 200 and 'id="pay"' in page.text
+        assert page.status_code == 200 and "id='pay'" in page.text
         assert httpx.get(f"http://127.0.0.1:{sim_port}/_sim/health", timeout=5).json() == {
             "ok": True}
     finally:

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from app.cli import CliContext, cli
 from app.settings import Settings
-from tests.e2e.processes import OPS_TOKEN, SHOP_TOKEN, Process, start
-from tests.postgres import free_port
+from harness.postgres import free_port
+from harness.processes import OPS_TOKEN, SHOP_TOKEN, Process, start
 
 pytestmark = pytest.mark.e2e
 SERVE = ["-c", "from app.cli import main; main()", "serve", "--host", "127.0.0.1"]

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from app.kit.korea_time import KST
 from app.payletter.client import PayletterClient
 from app.payletter.errors import PayletterValidationError, UnknownMerchantError
 from app.payletter.models import (
-    KST,
     AutopayRequest,
     CancelRequest,
     CashReceiptRequest,

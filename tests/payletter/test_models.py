@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from app.kit.korea_time import KST
 from app.payletter.errors import PayletterError, PayletterValidationError
 from app.payletter.methods import METHODS
 from app.payletter.models import (
-    KST,
     AutopayRequest,
     AutopayResult,
     CancelRequest,

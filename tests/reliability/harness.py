@@ -26,9 +26,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.processes import ROOT, SHOP_TOKEN, Process, start, start_service
+from harness.postgres import (
+    PostgresServer,
+    free_port,
+    run_migrations,
+    server_options,
+    start_cluster,
+)
+from harness.processes import ROOT, SHOP_TOKEN, Process, start, start_service
 from tests.factories import order_body
-from tests.postgres import PostgresServer, free_port, run_migrations, start_cluster
 
 SCALE_ENV = "RELIABILITY_SCALE"
 ARTIFACTS = ROOT / "test-artifacts" / "reliability"
@@ -115,7 +121,7 @@ async def stop_all(processes: Iterable[Process]) -> None:
 
 @dataclass
 class PrivateCluster:
-    """A throwaway cluster (tests/postgres.py `start_cluster`) that only this test uses, so
+    """A throwaway cluster (harness/postgres.py `start_cluster`) that only this test uses, so
     it may stop and start it, and its connection limit and log are nobody else's."""
 
     server: PostgresServer
@@ -143,8 +149,7 @@ class PrivateCluster:
     def start(self) -> None:
         """Start it again, exactly as start_cluster did (same port, socket folder, options)."""
         folder = os.path.dirname(self.data)
-        self._pg_ctl("-l", f"{folder}/log", "-w", "-o",
-                     f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+        self._pg_ctl("-l", f"{folder}/log", "-w", "-o", server_options(self.port, folder),
                      "start")
 
     def close(self) -> None:

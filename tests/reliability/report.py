@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.processes import ROOT
+from harness.processes import ROOT
 from tests.reliability.harness import ARTIFACTS, REQUIRED_COUNTS
 
 FINDINGS = Path(__file__).with_name("findings.md")  # what the runs taught us, by hand

@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
-from tests.conftest import PAYLETTER_IP, client_for, make_settings, running, scalar
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import PAY_TEST_PAYMENT_KEY, payhash
 from tests.reliability.fuzz_support import Snapshot, snapshot
+from tests.support import PAYLETTER_IP, client_for, make_settings, running, scalar
 
 ACK = {"code": 0, "message": ""}
 SHOP = "Bearer shop-token-for-tests"

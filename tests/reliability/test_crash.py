@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.postgres import free_port
+from harness.postgres import free_port
 from tests.reliability.harness import (
     Deadlines,
     Figures,

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
-from tests.e2e.processes import SHOP_TOKEN
+from harness.processes import SHOP_TOKEN
 from tests.reliability.harness import (
     Deadlines,
     Figures,

@@ -27,12 +27,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.bodies import BodyError, parse_fields
+from app.kit.bodies import BodyError, parse_fields
+from app.kit.security import verify_link
+from app.orders.service import CANCEL_LINK, RETURN_LINK
 from app.payletter.payhash import verify_payhash
-from app.security import verify_link
-from app.services.orders import CANCEL_LINK, RETURN_LINK
-from app.services.payments import MalformedResult, parse_result
-from tests.conftest import scalar
+from app.payletter.results import MalformedResult, parse_result
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.payletter_vectors import PAY_TEST_PAYMENT_KEY, VENDOR_CALLBACK_EXAMPLE, payhash
@@ -47,6 +46,7 @@ from tests.reliability.fuzz_support import (
     last_delivery_id,
     snapshot,
 )
+from tests.support import scalar
 
 KEY = PAY_TEST_PAYMENT_KEY
 REFUSED_OUTCOMES = {"rejected", "unknown_order"}
@@ -183,7 +183,7 @@ content_types = st.sampled_from([
 
 def _genuinely_signed(fields: Mapping[str, Any], kind: str) -> bool:
     try:
-        result = parse_result(kind, fields)  # type: ignore[arg-type]
+        result = parse_result(fields, from_return=kind == "return")
     except MalformedResult:
         return False
     return result.payhash is not None and verify_payhash(
@@ -291,7 +291,7 @@ def _genuine_browser_visit(kind: str, link: dict[str, str] | None,
     if fields is None:
         return False
     try:
-        result = parse_result("return", fields)
+        result = parse_result(fields, from_return=True)
     except MalformedResult:
         return False
     if result.order_no != order_no:

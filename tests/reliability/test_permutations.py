@@ -2,7 +2,7 @@
 cancel-page visits, status syncs and sweeps interleave, the order ends where a sequential
 model says it must.
 
-The model is the state table of app/order_states.py (`next_status`, not a copy of it) plus
+The model is the state table of app/orders/states.py (`next_status`, not a copy of it) plus
 the rules the payment service adds on top (README, "What it guarantees"): a result
 whose tid is already on a paid order is a duplicate; a verified result that contradicts the
 order (another amount, a second tid) is a MISMATCH; a return is applied only when Payletter's
@@ -36,12 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import utcnow
 from app.models import Order
-from app.order_states import OrderEvent, OrderStatus, next_status
-from app.services.sweeper import sweep_once
-from tests.conftest import scalar
+from app.orders.states import OrderEvent, OrderStatus, next_status
+from app.payments.sweeper import sweep_once
 from tests.factories import callback_body, create_order, path_of, return_fields, sent_request
 from tests.fake_payletter import FakePayletter
 from tests.reliability.fuzz_support import budget
+from tests.support import scalar
 
 S = OrderStatus
 

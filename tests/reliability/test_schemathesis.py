@@ -5,9 +5,10 @@ the real tokens (the shop's where only the shop may go, the operators' elsewhere
 Payletter's address for the callback, so they reach real code: the service runs against
 the in-process Payletter simulator (nothing leaves the process), on SQLite and PostgreSQL.
 
-Asserted for every answer: no 5xx; the content type, headers and body match what the
-schema declares for that status (every 4xx of the API is declared with the one error
-shape); and a request that violates the schema is refused.
+Asserted for every answer: no 5xx; its status is one the schema documents for the
+operation; the content type, headers and body match what the schema declares for that
+status (every error of the API is declared with the one error shape); and a request that
+violates the schema is refused.
 
 Why not `schemathesis.openapi.from_asgi(...)` + `case.call()`: its ASGI transport runs the
 app on an event loop of its own in another thread and starts the app's lifespan there, so
@@ -34,18 +35,20 @@ from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
+    status_code_conformance,
 )
 
-from app.api.deps import order_creator, require_shop
+from app.kit.deps import order_creator, require_shop
 from app.main import create_app
-from tests.conftest import PAYLETTER_IP, emptied_after, make_settings, scalar
 from tests.reliability.fuzz_support import budget
 from tests.sim_harness import SimGateway, sim_gateway
+from tests.support import PAYLETTER_IP, emptied_after, make_settings, scalar
 
 _APP = create_app(make_settings("sqlite+aiosqlite:///:memory:"))  # for its schema and routes
 SCHEMA = schemathesis.openapi.from_dict(_APP.openapi())
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
-CHECKS = [content_type_conformance, response_headers_conformance, response_schema_conformance]
+CHECKS = [content_type_conformance, response_headers_conformance, response_schema_conformance,
+          status_code_conformance]
 BROWSER_PAGES = {"POST /payletter/return", "GET /payletter/cancel", "POST /payletter/cancel"}
 
 

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
-from tests.e2e.processes import Process
+from harness.processes import Process
 from tests.reliability.harness import (
     Deadlines,
     Figures,

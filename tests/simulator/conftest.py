@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -9,9 +9,7 @@ import pytest
 
 from simulator.app import create_app
 from simulator.config import SimConfig
-from tests.simulator.helpers import Receiver, Sim
-
-MakeSim = Callable[..., Awaitable[Sim]]
+from tests.simulator.helpers import MakeSim, Receiver, Sim
 
 
 @pytest.fixture

@@ -197,3 +197,6 @@ def parse_forms(html: str) -> dict[str, ParsedForm]:
 
     Parser().feed(html)
     return forms
+
+
+MakeSim = Callable[..., Awaitable[Sim]]  # the make_sim fixture: a simulator app, configured

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
-from tests.simulator.conftest import MakeSim
-from tests.simulator.helpers import Receiver
+from tests.simulator.helpers import MakeSim, Receiver
 
 
 class ServedReceiver:

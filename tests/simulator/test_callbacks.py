@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.simulator.conftest import MakeSim
 from tests.simulator.helpers import (
     PAY_TEST_PAYMENT_KEY,
+    MakeSim,
     Receiver,
     Sim,
     expected_payhash,

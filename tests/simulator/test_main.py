@@ -13,8 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
+from harness.postgres import free_port
 from simulator import __main__ as cli
-from tests.postgres import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,1 @@
+"""Autopay: billkeys, charges, amount-0 registrations."""

@@ -1,0 +1,1 @@
+"""Small shared pieces: HTTP dependencies and errors, addresses, signed links, Korea time."""

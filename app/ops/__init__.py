@@ -1,0 +1,1 @@
+"""Operators: the ops page, the audit log, health and metrics."""

@@ -1,0 +1,1 @@
+"""Orders: opening payments, finding orders, the state machine."""

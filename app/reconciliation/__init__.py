@@ -1,0 +1,1 @@
+"""Reconciliation of a Korea date against Payletter's transaction list."""

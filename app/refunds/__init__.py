@@ -1,0 +1,1 @@
+"""Refunds: full and partial cancels through Payletter."""

@@ -1,0 +1,1 @@
+"""The shop's webhooks: the outbox, its dispatcher and Standard Webhooks signing."""

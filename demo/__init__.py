@@ -1,0 +1,1 @@
+"""A tiny demo shop, served by the gateway in PAYLETTER_ENV=sim only."""
