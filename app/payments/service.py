@@ -6,9 +6,12 @@
           → apply through the state table → record the delivery → flush
 
 The caller's session commits once, after this returns; only then may the callback answer
-code 0. A result changes an order at most once: the order row is locked (SQLite:
-BEGIN IMMEDIATE), a tid already on the order is a duplicate, and a tid is unique across
-orders.
+code 0. On PostgreSQL a signed callback first tries `receive_signed_callback`: the same
+checks and writes as one statement, committed by itself; it settles only the plain cases
+(applied, duplicate) and hands everything else here with nothing written.
+
+A result changes an order at most once: the order row is locked (SQLite: BEGIN
+IMMEDIATE), a tid already on the order is a duplicate, and a tid is unique across orders.
 """
 
 from __future__ import annotations
