@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20,
+def create_engine(url: str, *, pool_size: int = 30, max_overflow: int = 0,
                   **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         # One writer at a time anyway (BEGIN IMMEDIATE): SQLAlchemy's default pool is plenty.
@@ -167,6 +168,7 @@ async def commit_before_call(session: AsyncSession) -> None:
     await session.commit()
 
 
+@asynccontextmanager
 async def session_scope(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:

@@ -87,10 +87,11 @@ def create_app(
         app.add_middleware(FrontendCORSMiddleware, origins=config.allowed_origins)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    # Payletter's URLs first: routes are matched in order, and the callback is the hot path.
+    app.include_router(payletter.router)
     app.include_router(orders.router)
     app.include_router(refunds.router)
     app.include_router(billing.router)
-    app.include_router(payletter.router)
     app.include_router(webhooks.router)
     app.include_router(deliveries.router)
     app.include_router(reconciliations.router)

@@ -104,8 +104,11 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./var/gateway.db"
     # Per process (each worker, dispatcher, CLI command): up to pool + overflow connections.
-    database_pool_size: int = Field(default=10, ge=1, le=1000)
-    database_max_overflow: int = Field(default=20, ge=0, le=1000)
+    # All 30 in the pool by default: SQLAlchemy closes an overflow connection the moment it
+    # is returned, so under load every request past the pool paid for a new connection
+    # (TCP, authentication, preparing its statements again).
+    database_pool_size: int = Field(default=30, ge=1, le=1000)
+    database_max_overflow: int = Field(default=0, ge=0, le=1000)
     payletter_env: PayletterEnv = "sim"
     payletter_base_url: str | None = None
     payletter_client_id: str | None = None

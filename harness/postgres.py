@@ -96,8 +96,9 @@ def postgres_binaries() -> tuple[str, str] | None:
 
 
 def server_options(port: int, folder: str, *, durable: bool = False) -> str:
-    """pg_ctl's -o: the port, the socket folder, loopback only; fsync off unless durable."""
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    """pg_ctl's -o: the port, the socket folder, loopback only, room for several services'
+    pools (30 connections each by default); fsync off unless durable."""
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=300"
     return options if durable else options + " -c fsync=off"
 
 

@@ -84,3 +84,33 @@ def client_for(app: FastAPI, peer: str = "127.0.0.1", **headers: str) -> httpx.A
 async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(text(sql), params)).scalar()
+
+
+def fail_next_commit(monkeypatch: pytest.MonkeyPatch, engine: AsyncEngine) -> None:
+    """The next callback's commit fails as a lost connection would: on PostgreSQL the one
+    statement of a signed callback (its own commit), on SQLite the session's commit."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.payments import service
+
+    failures = iter([True])
+    lost = OperationalError("COMMIT", {}, Exception("server closed the connection"))
+    if engine.dialect.name == "postgresql":
+        real_apply = service.apply_signed_callback
+
+        async def flaky_apply(*args: Any) -> tuple[str, int | None]:
+            if next(failures, False):
+                raise lost
+            return await real_apply(*args)
+
+        monkeypatch.setattr(service, "apply_signed_callback", flaky_apply)
+        return
+    real_commit = AsyncSession.commit
+
+    async def flaky_commit(self: AsyncSession) -> None:
+        if next(failures, False):
+            raise lost
+        await real_commit(self)
+
+    monkeypatch.setattr(AsyncSession, "commit", flaky_commit)

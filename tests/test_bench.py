@@ -48,9 +48,11 @@ def test_the_profile_summary_reads_folded_stacks(tmp_path: Path) -> None:
     main = ("_run_module_as_main (<frozen runpy>:198);RequestIdMiddleware.__call__ "
             "(/work/app/observability.py:52);callback (/work/app/payments/endpoints.py:130)")
     folded.write_text("\n".join([
-        f"{main};OrderRepository.lock_by_order_no (/work/app/orders/repository.py:60);"
-        "Connection.execute (/x/site-packages/asyncpg/connection.py:320) 3",
-        f"{main};verify_payhash (/work/app/payletter/payhash.py:30) 1",
+        f"{main};receive_signed_callback (/work/app/payments/service.py:150);"
+        "apply_signed_callback (/work/app/payments/repository.py:160);"
+        "Connection.fetchrow (/x/site-packages/asyncpg/connection.py:320) 3",
+        f"{main};receive_signed_callback (/work/app/payments/service.py:140);"
+        "verify_payhash (/work/app/payletter/payhash.py:30) 1",
         "Session.flush (/x/site-packages/sqlalchemy/orm/session.py:4626) 4",
         "Thread._bootstrap (threading.py:1002);Condition.wait (threading.py:327) 50",
     ]) + "\n")
@@ -59,6 +61,7 @@ def test_the_profile_summary_reads_folded_stacks(tmp_path: Path) -> None:
     assert dict(summary["layers"]) == {"asyncpg": 3, "app (our code)": 1, "SQLAlchemy": 4}
     steps = dict(summary["steps"])
     assert steps["POST /payletter/callback handler"] == 4
-    assert steps["· SELECT … FOR UPDATE the order"] == 3
-    assert steps["· payhash"] == 1
+    assert steps["· the one-statement path"] == 4
+    assert steps["· · the statement (lock, decide, write all)"] == 3
+    assert steps["· · payhash"] == 1
     assert steps["ORM flush, synchronous part (unit of work, in a greenlet)"] == 4

@@ -20,7 +20,7 @@ from tests.factories import (
     sent_request,
 )
 from tests.fake_payletter import FakePayletter
-from tests.support import PAYLETTER_IP, client_for, scalar
+from tests.support import PAYLETTER_IP, client_for, fail_next_commit, scalar
 
 ACK = {"code": 0, "message": ""}
 
@@ -262,20 +262,9 @@ async def test_a_failed_commit_is_never_acknowledged_and_the_redelivery_applies(
     shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient, engine: AsyncEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sqlalchemy.exc import OperationalError
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     order = await create_order(shop)
     body = callback_body(order)
-    real_commit = AsyncSession.commit
-    failures = iter([True])
-
-    async def flaky_commit(self: AsyncSession) -> None:
-        if next(failures, False):
-            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
-        await real_commit(self)
-
-    monkeypatch.setattr(AsyncSession, "commit", flaky_commit)
+    fail_next_commit(monkeypatch, engine)
     r = await payletter_peer.post("/payletter/callback", json=body)
     assert r.json()["code"] == 503
     assert (await order_state(shop, order["order_no"]))["status"] == "pending"

@@ -260,3 +260,32 @@ async def test_during_a_rotation_the_old_and_the_new_token_both_work(
                 assert (await ops.post("/orders", json=order_body())).status_code == 403
         async with client_for(app, authorization="Bearer shop-new-token,shop-old-token") as x:
             assert (await x.get("/orders")).status_code == 403
+
+
+async def test_a_window_for_an_order_a_result_already_moved_keeps_that_state(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """Payletter's payments/request answers after a verified result paid the order (the
+    result can overtake the answer): the window is stored, the order stays paid, and no
+    `created → pending` move is written over it."""
+    from sqlalchemy import text
+
+    from app.main import create_app
+    from tests.support import client_for, make_settings, running
+
+    fake = FakePayletter()
+
+    async def paid_meanwhile(request: httpx.Request) -> httpx.Response:
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE orders SET status = 'paid', tid = 'T-1'"))
+        return fake.transport.handle_request(request)
+
+    app = create_app(make_settings(database_url),
+                     payletter_transport=httpx.MockTransport(paid_meanwhile))
+    async with running(app), client_for(app, authorization="Bearer shop-token-for-tests") as c:
+        r = await c.post("/orders", json=order_body(order_no="RACE1"))
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "paid" and r.json()["token"]
+        stored = (await c.get("/orders/RACE1")).json()
+    assert stored["status"] == "paid" and stored["token"] == r.json()["token"]
+    assert stored["transitions"] == []

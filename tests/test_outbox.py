@@ -22,7 +22,14 @@ from app.webhooks.dispatcher import DispatchConfig, Dispatcher
 from app.webhooks.signing import verify
 from tests.factories import callback_body, create_order
 from tests.fake_payletter import FakePayletter
-from tests.support import PAYLETTER_IP, client_for, make_settings, running, scalar
+from tests.support import (
+    PAYLETTER_IP,
+    client_for,
+    fail_next_commit,
+    make_settings,
+    running,
+    scalar,
+)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 HOOK_URL = "http://shop.test/hooks/payletter"
@@ -109,19 +116,8 @@ async def test_a_failed_commit_leaves_neither_the_payment_nor_its_event(
     shop: httpx.AsyncClient, payletter_peer: httpx.AsyncClient, engine: AsyncEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sqlalchemy.exc import OperationalError
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     order = await create_order(shop)
-    real_commit = AsyncSession.commit
-    failures = iter([True])
-
-    async def flaky_commit(self: AsyncSession) -> None:
-        if next(failures, False):
-            raise OperationalError("COMMIT", {}, Exception("connection lost"))
-        await real_commit(self)
-
-    monkeypatch.setattr(AsyncSession, "commit", flaky_commit)
+    fail_next_commit(monkeypatch, engine)
     r = await payletter_peer.post("/payletter/callback", json=callback_body(order))
     assert r.json()["code"] != 0
     assert await events(engine) == []

@@ -36,7 +36,7 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 async def get_session(gateway: GatewayDep) -> AsyncIterator[AsyncSession]:
-    async for session in session_scope(gateway.sessionmaker):
+    async with session_scope(gateway.sessionmaker) as session:
         yield session
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, Row, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from app.kit.korea_time import KST
@@ -30,9 +30,22 @@ _LOCK_FOR_RESULT = (
            .where(_OTHER_ORDER.tid == bindparam("tid"), _OTHER_ORDER.id != Order.id)
            .limit(1).scalar_subquery())
     .where(Order.order_no == bindparam("order_no"))
-    .with_for_update(of=Order)
+    .with_for_update(of=Order, key_share=True)
     .execution_options(populate_existing=True)
 )
+
+
+# A payment window handed out: the order's window columns and its move out of `created`,
+# as plain statements (run on every order; the ORM's unit of work is not needed for it).
+_WINDOW_ISSUED = (
+    update(Order)
+    .where(Order.id == bindparam("order_id"), Order.status == bindparam("from_status"))
+    .values(token=bindparam("token"), online_url=bindparam("online_url"),
+            mobile_url=bindparam("mobile_url"), last_error=None,
+            status=bindparam("to_status"), updated_at=bindparam("now"))
+    .returning(*Order.__table__.columns)
+)
+_ADD_TRANSITION = insert(OrderTransition)
 
 
 class OrderRepository(Repository):
@@ -44,11 +57,15 @@ class OrderRepository(Repository):
 
     async def lock_by_order_no(self, order_no: str) -> Order | None:
         """The order, row-locked until commit (PostgreSQL); SQLite's BEGIN IMMEDIATE
-        already serialises writers."""
+        already serialises writers.
+
+        Every order lock is FOR NO KEY UPDATE: it excludes every other writer of the order,
+        but not the foreign-key checks of rows that merely point at it (a delivery, a
+        transition), so recording a redelivery never waits for an order someone holds."""
         stmt = (
             select(Order)
             .where(Order.order_no == order_no)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
         return await self.session.scalar(stmt)
@@ -69,6 +86,23 @@ class OrderRepository(Repository):
         params = {"order_no": order_no, "tid": tid}
         row = (await self.session.execute(_LOCK_FOR_RESULT, params)).first()
         return (None, None) if row is None else (row[0], row[1])
+
+    async def issue_window(self, order_id: int, window: dict[str, str | None], *,
+                           from_status: str, to_status: str, event: str, reason: str,
+                           now: datetime) -> Row[Any] | None:
+        """Store the window and move the order `from_status` → `to_status` with its
+        transition row: two statements. None (nothing written) if the order is no longer in
+        `from_status`."""
+        connection = await self.session.connection()
+        row = (await connection.execute(_WINDOW_ISSUED, {
+            "order_id": order_id, "from_status": from_status, "to_status": to_status,
+            "now": now, **window})).first()
+        if row is None:
+            return None
+        await connection.execute(_ADD_TRANSITION, {
+            "order_id": order_id, "from_status": from_status, "to_status": to_status,
+            "event": event, "reason": reason, "delivery_id": None, "created_at": now})
+        return row
 
     async def add_transition(
         self,
@@ -99,7 +133,7 @@ class OrderRepository(Repository):
         return (await self.session.scalars(stmt)).all()
 
     async def lock_by_id(self, order_id: int) -> Order | None:
-        stmt = (select(Order).where(Order.id == order_id).with_for_update()
+        stmt = (select(Order).where(Order.id == order_id).with_for_update(key_share=True)
                 .execution_options(populate_existing=True))
         return await self.session.scalar(stmt)
 

@@ -34,7 +34,7 @@ from app.models import Delivery, Order, OrderTransition
 from app.orders.intents import IntentError, verify_intent
 from app.orders.repository import OrderRepository
 from app.orders.schemas import IntentOrderCreate, OrderCreate, OrderOut, TransitionOut
-from app.orders.states import OrderEvent, OrderStatus
+from app.orders.states import TRANSITIONS, OrderEvent, OrderStatus
 from app.orders.transitions import transition
 from app.payletter.errors import (
     BusinessRuleError,
@@ -47,6 +47,7 @@ from app.payletter.errors import (
 from app.payletter.methods import default_tax_amount
 from app.payletter.models import PaymentRequest, PaymentWindow, build_request
 from app.payments.schemas import DeliveryOut
+from app.webhooks.outbox import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,16 @@ async def _open_window(
         await _refused(session, order, str(exc))
         return Failed(InvalidRequest(str(exc), order_no=order.order_no))
 
+    columns: dict[str, str | None] = {"token": window.token, "online_url": window.online_url,
+               "mobile_url": window.mobile_url}
+    issued = await OrderRepository(session).issue_window(
+        order.id, columns, from_status=OrderStatus.CREATED.value, to_status=_WINDOW_TO.value,
+        event=OrderEvent.WINDOW_ISSUED.value, reason="payments/request ok", now=utcnow())
+    if issued is not None:
+        session.expire(order)  # written around the ORM: read anew if needed again
+        return Done(order_view(OrderOut.model_validate(issued)))
+    # No longer `created` (a result got here first): the window is kept, the state table
+    # decides the rest, as for any event.
     order = await _reload(session, order)
     order.token, order.online_url, order.mobile_url = (
         window.token, window.online_url, window.mobile_url)
@@ -300,6 +311,17 @@ async def _remember_error(session: AsyncSession, order: Order, message: str) -> 
     order = await _reload(session, order)
     order.last_error = message
     log.warning("payments/request failed for order %s: %s", order.order_no, message)
+
+
+# Where a payment window moves an order (the table's row), and that the shop gets no event
+# for it: `issue_window` writes no outbox event.
+_WINDOW_TO = TRANSITIONS[OrderStatus.CREATED, OrderEvent.WINDOW_ISSUED]
+assert _WINDOW_TO not in EVENT_TYPES, "issue_window would have to write the shop's event"
+
+
+def order_view(order: OrderOut) -> dict[str, Any]:
+    """A write's answer: the order's fields, its history left to GET /orders/{order_no}."""
+    return order.model_dump(mode="json") | {"deliveries": [], "transitions": []}
 
 
 def order_detail(

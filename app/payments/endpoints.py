@@ -16,11 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.requests import ClientDisconnect
 
+from app.db import session_scope
 from app.errors import BadRequest, PayloadTooLarge
 from app.gateway import Gateway
 from app.kit.bodies import BodyError, parse_fields
-from app.kit.deps import GatewayDep, SessionDep
-from app.kit.net import client_address, in_networks
+from app.kit.deps import GatewayDep, SessionDep, caller_address
+from app.kit.net import in_networks
 from app.kit.responses import (
     BROWSER_RESPONSES,
     CALLBACK_BODY,
@@ -36,7 +37,16 @@ from app.metrics import FORBIDDEN_SOURCES, observe_delivery
 from app.models import Order
 from app.orders.repository import OrderRepository
 from app.orders.service import CANCEL_LINK, RESULT_LINK, RETURN_LINK, link_signature, link_verifies
-from app.payments.service import MALFORMED, Inbound, Kind, Outcome, link_signed, receive, record
+from app.payments.service import (
+    MALFORMED,
+    Inbound,
+    Kind,
+    Outcome,
+    link_signed,
+    receive,
+    receive_signed_callback,
+    record,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/payletter", tags=["payletter"])
@@ -66,9 +76,11 @@ def make_inbound(
     kind: Kind, request: Request, gateway: Gateway, body: bytes, fields: dict[str, Any]
 ) -> Inbound:
     peer = request.client.host if request.client else ""
-    source = client_address(peer, request.headers.getlist("x-forwarded-for"),
-                            gateway.settings.trusted_proxy_networks)
-    order_no, signature = request.query_params.get("order_no"), request.query_params.get("sig")
+    source = caller_address(request, gateway)
+    query = request.scope["query_string"].decode("latin-1")
+    order_no = signature = None
+    if query:  # Payletter's callback has none: skip building the parsed query
+        order_no, signature = request.query_params.get("order_no"), request.query_params.get("sig")
     return Inbound(
         kind=kind,
         fields=fields,
@@ -78,17 +90,20 @@ def make_inbound(
         peer_addr=peer,
         link_order_no=order_no,
         link_signature=signature,
-        query_string=request.url.query or None,
+        query_string=query or None,
         body_bytes=len(body),
         body_sha256=hashlib.sha256(body).hexdigest(),
         link_signed=link_signed(gateway, kind, order_no, signature),
     )
 
 
-def callback_answer(code: int, message: str) -> JSONResponse:
+_ACK = JSONResponse({"code": 0, "message": ""}).body  # encoded once
+
+
+def callback_answer(code: int, message: str) -> Response:
     # Payletter reads `code`; the HTTP status is for humans and proxies.
     if code == 0:
-        return JSONResponse({"code": 0, "message": ""})
+        return Response(_ACK, media_type="application/json")
     status = code if 400 <= code < 600 else 400
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
@@ -122,79 +137,84 @@ def answer_for(gateway: Gateway, inbound: Inbound, outcome: Outcome) -> Response
     return result_redirect(gateway, inbound, outcome.order, outcome.outcome)
 
 
-async def _deliver(kind: Kind, request: Request, session: SessionDep,
-                   gateway: GatewayDep, body: bytes, fields: dict[str, Any]) -> Response:
+async def _deliver(kind: Kind, request: Request, gateway: Gateway, body: bytes,
+                   fields: dict[str, Any]) -> Response:
     inbound = make_inbound(kind, request, gateway, body, fields)
     setattr(request.state, INBOUND_STATE, inbound)
     started = time.perf_counter()
-    outcome = await receive(session, gateway, inbound)
+    outcome = None
+    if kind == "callback" and gateway.engine.dialect.name == "postgresql":
+        outcome = await receive_signed_callback(gateway, inbound)  # one round trip, or None
+    if outcome is None:
+        async with session_scope(gateway.sessionmaker) as session:
+            outcome = await receive(session, gateway, inbound)
     observe_delivery(kind, outcome.outcome, outcome.verification,
                      time.perf_counter() - started)
     return answer_for(gateway, inbound, outcome)
 
 
-async def _malformed(kind: Kind, request: Request, session: SessionDep, gateway: GatewayDep,
-                     body: bytes, reason: str) -> Response:
+async def _malformed(kind: Kind, request: Request, gateway: Gateway, body: bytes,
+                     reason: str) -> Response:
     inbound = make_inbound(kind, request, gateway, body, {})
     outcome = Outcome("rejected", "malformed", MALFORMED, f"malformed body: {reason}")
-    await record(session, inbound, outcome)
+    async with session_scope(gateway.sessionmaker) as session:
+        await record(session, inbound, outcome)
     observe_delivery(kind, outcome.outcome, outcome.verification, 0.0)
     if kind == "callback":
         return callback_answer(outcome.code, outcome.message)
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
 
 
-async def _parse_and_deliver(kind: Kind, request: Request, session: SessionDep,
-                             gateway: GatewayDep, body: bytes) -> Response:
+async def _parse_and_deliver(kind: Kind, request: Request, gateway: Gateway, body: bytes
+                             ) -> Response:
     """The body's fields (JSON or form-encoded) delivered; a malformed body recorded as such."""
     try:
         fields = parse_fields(body, request.headers.get("content-type"))
     except BodyError as exc:
-        return await _malformed(kind, request, session, gateway, body, str(exc))
-    return await _deliver(kind, request, session, gateway, body, fields)
+        return await _malformed(kind, request, gateway, body, str(exc))
+    return await _deliver(kind, request, gateway, body, fields)
 
 
 @router.post("/callback", response_model=CallbackAnswer,
              response_description="Applied, or already applied (`code` 0)",
              responses=CALLBACK_RESPONSES, openapi_extra=CALLBACK_BODY)
-async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+async def callback(request: Request, gateway: GatewayDep) -> Response:
     """Payletter's server-to-server result (JSON); code 0 only after it is committed."""
-    peer = request.client.host if request.client else None
-    source = client_address(peer, request.headers.getlist("x-forwarded-for"),
-                            gateway.settings.trusted_proxy_networks)
+    source = caller_address(request, gateway)
     if source is None or not in_networks(source, gateway.settings.callback_networks):
         # Not stored: strangers must not be able to fill the disk.
         FORBIDDEN_SOURCES.labels(kind="callback").inc()
-        log.warning("callback refused from %s (peer %s)", source, peer)
+        log.warning("callback refused from %s (peer %s)", source,
+                    request.client.host if request.client else None)
         return callback_answer(403, "source address not allowed")
     try:
         body = await read_body(request, gateway.settings.max_body_bytes)
     except PayloadTooLarge as exc:
         return callback_answer(413, exc.message)
     # JSON is what Payletter documents; a form-encoded one is read too, never refused.
-    return await _parse_and_deliver("callback", request, session, gateway, body)
+    return await _parse_and_deliver("callback", request, gateway, body)
 
 
 @router.post("/return", status_code=303, response_class=RedirectResponse,
              responses=BROWSER_RESPONSES, openapi_extra=RETURN_DOC)
-async def payment_return(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+async def payment_return(request: Request, gateway: GatewayDep) -> Response:
     """The buyer's browser brings the result (form or JSON); verified like a callback."""
     body = await read_body(request, gateway.settings.max_body_bytes)
-    return await _parse_and_deliver("return", request, session, gateway, body)
+    return await _parse_and_deliver("return", request, gateway, body)
 
 
 @router.get("/cancel", status_code=303, response_class=RedirectResponse,
             responses=BROWSER_RESPONSES, openapi_extra=CANCEL_DOC)
 @router.post("/cancel", status_code=303, response_class=RedirectResponse,
              responses=BROWSER_RESPONSES, openapi_extra=CANCEL_DOC)
-async def buyer_cancel(request: Request, session: SessionDep, gateway: GatewayDep) -> Response:
+async def buyer_cancel(request: Request, gateway: GatewayDep) -> Response:
     """The buyer pressed cancel in the payment window."""
     body = await read_body(request, gateway.settings.max_body_bytes)
     try:
         fields = parse_fields(body, request.headers.get("content-type")) if body else {}
     except BodyError:
         fields = {}
-    return await _deliver("cancel", request, session, gateway, body, fields)
+    return await _deliver("cancel", request, gateway, body, fields)
 
 
 @router.get("/result", response_class=Response, responses={

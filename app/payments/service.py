@@ -6,13 +6,17 @@
           → apply through the state table → record the delivery → flush
 
 The caller's session commits once, after this returns; only then may the callback answer
-code 0. A result changes an order at most once: the order row is locked (SQLite:
-BEGIN IMMEDIATE), a tid already on the order is a duplicate, and a tid is unique across
-orders.
+code 0. On PostgreSQL a signed callback first tries `receive_signed_callback`: the same
+checks and writes as one statement, committed by itself; it settles only the plain cases
+(applied, duplicate) and hands everything else here with nothing written.
+
+A result changes an order at most once: the order row is locked (SQLite: BEGIN
+IMMEDIATE), a tid already on the order is a duplicate, and a tid is unique across orders.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +36,7 @@ from app.metrics import TRUNCATED_DELIVERIES
 from app.models import Order, OrderTransition
 from app.orders.repository import OrderRepository
 from app.orders.service import CANCEL_LINK, RETURN_LINK, link_verifies
-from app.orders.states import PAID_STATES, OrderEvent, OrderStatus
+from app.orders.states import PAID_STATES, TRANSITIONS, OrderEvent, OrderStatus
 from app.orders.transitions import can_move, transition
 from app.payletter.errors import BusinessRuleError, PayletterError
 from app.payletter.methods import METHODS, paid_status_codes
@@ -45,7 +49,8 @@ from app.payletter.results import (
     parse_result,
     printable,
 )
-from app.payments.repository import DeliveryRepository
+from app.payments.repository import DeliveryRepository, apply_signed_callback
+from app.webhooks.outbox import iso_utc, new_event_id
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +117,56 @@ async def receive(session: AsyncSession, gateway: Gateway, inbound: Inbound) -> 
         outcome.verification, outcome.outcome, outcome.code,
     )
     return outcome
+
+
+# The states a verified approval moves to paid (the table's rows, read once).
+_APPROVABLE = sorted(s.value for (s, e), to in TRANSITIONS.items() if e is OrderEvent.APPROVED)
+assert all(to is OrderStatus.PAID for (_, e), to in TRANSITIONS.items()
+           if e is OrderEvent.APPROVED), "apply_signed_callback writes 'paid'"
+_PAID = sorted(s.value for s in PAID_STATES)
+
+
+async def receive_signed_callback(gateway: Gateway, inbound: Inbound) -> Outcome | None:
+    """A callback's fast path on PostgreSQL: the same checks and writes as `receive`, in one
+    statement (`apply_signed_callback`), committed when this returns. None when it is not
+    the plain case (no payhash, a billkey or an account to keep, a mismatch, an unknown
+    order, a wrong key, …): nothing was written, and `receive` takes it from there."""
+    try:
+        result = parse_result(inbound.fields, from_return=False)
+    except MalformedResult:
+        return None
+    if result.payhash is None or result.billkey or result.has_account_fields:
+        return None
+    assert result.tid is not None
+    assert result.amount is not None
+    assert result.user_id is not None
+    verified = [client_id for client_id, merchant in gateway.settings.merchants.items()
+                if verify_payhash(result.payhash, user_id=result.user_id, amount=result.amount,
+                                  tid=result.tid, payment_key=merchant.payment_key
+                                  .get_secret_value())]
+    if not verified:
+        return None
+    refused_pgcodes = [code for code, rule in METHODS.items()
+                       if result.pgcode and result.pgcode not in rule.result_pgcodes]
+    columns = paid_columns(result)
+    details = {"cash_receipt": result.extra["cash_receipt"]} \
+        if "cash_receipt" in result.extra else {}
+    row = delivery_row(inbound, Outcome("", "", ACK, ""))
+    now = row["received_at"]
+    event_id = new_event_id()
+    outcome, delivery_id = await apply_signed_callback(
+        gateway.engine, result.order_no, result.tid, result.amount, result.user_id,
+        refused_pgcodes, verified, _PAID, _APPROVABLE, now,
+        columns["cid"], columns["paid_pgcode"], columns["pay_info"], columns["card_info"],
+        columns["install_month"], columns["transaction_date"], json.dumps(details),
+        f"payhash_ok tid={result.tid}", event_id, iso_utc(now),
+        *(row[name] for name in DELIVERY_COLUMNS))
+    if outcome == "fallback":
+        return None
+    log.info("callback delivery order_no=%s tid=%s verification=payhash_ok outcome=%s code=0",
+             row["order_no"], row["tid"], outcome)
+    message = "already applied" if outcome == "duplicate" else ""
+    return Outcome(outcome, "payhash_ok", ACK, message, delivery_id=delivery_id)
 
 
 async def _handle_result(
@@ -382,17 +437,27 @@ def _already_applied(order: Order, event: OrderEvent) -> bool:
                                      and status is OrderStatus.AWAITING_DEPOSIT)
 
 
+def paid_columns(result: PaymentResult) -> dict[str, Any]:
+    """The order's columns a verified success sets, from Payletter's result (sized to fit)."""
+    extra = result.extra
+    install = str(extra.get("install_month") or "")
+    return {
+        "cid": _str_or_none(extra.get("cid"), 64),
+        "paid_pgcode": result.pgcode,
+        "pay_info": _str_or_none(extra.get("pay_info")),
+        "card_info": _str_or_none(extra.get("card_info"), 32),
+        # "²".isdigit() is True
+        "install_month": (int(install) if install.isascii() and install.isdigit()
+                          and len(install) <= 3 else None),
+        "transaction_date": _payletter_time(extra.get("transaction_date")),
+    }
+
+
 def _copy_result(order: Order, result: PaymentResult, *, paid: bool) -> None:
     extra = result.extra
     order.tid = result.tid
-    order.cid = _str_or_none(extra.get("cid"), 64)  # the columns' sizes
-    order.paid_pgcode = result.pgcode
-    order.pay_info = _str_or_none(extra.get("pay_info"))
-    order.card_info = _str_or_none(extra.get("card_info"), 32)
-    install = str(extra.get("install_month") or "")
-    order.install_month = (int(install) if install.isascii() and install.isdigit()
-                           and len(install) <= 3 else None)  # "²".isdigit() is True
-    order.transaction_date = _payletter_time(extra.get("transaction_date"))
+    for name, value in paid_columns(result).items():
+        setattr(order, name, value)
     details = dict(order.payment_details or {})
     if any(k in extra for k in ACCOUNT_FIELDS):
         details["virtual_account"] = {k: extra[k] for k in ACCOUNT_FIELDS if k in extra}
@@ -468,6 +533,11 @@ def keeps_whole(inbound: Inbound) -> bool:
     are evidence, kept whole; an anonymous post is kept as its head, size and digest, so
     strangers can't fill the disk."""
     return inbound.kind == "callback" or inbound.link_signed
+
+
+# What a delivery row takes from the delivery itself (the rest says what it did).
+DELIVERY_COLUMNS = ("kind", "received_at", "source_addr", "peer_addr", "content_type",
+                    "raw_body", "body_bytes", "body_sha256", "query_string", "order_no", "tid")
 
 
 def delivery_row(inbound: Inbound, outcome: Outcome) -> dict[str, Any]:

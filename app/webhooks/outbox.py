@@ -7,6 +7,7 @@ module records, so an event exists exactly when its state change was committed.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,11 +34,16 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
+def iso_utc(moment: datetime) -> str:
+    """A UTC time as events write it: "2026-12-05T03:04:05.123456Z"."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def event_payload(event_id: str, event_type: str, order: Order) -> dict[str, Any]:
     return {
         "id": event_id,
         "type": event_type,
-        "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
+        "timestamp": iso_utc(utcnow()),
         "data": OrderOut.model_validate(order).model_dump(mode="json"),
     }
 
