@@ -267,7 +267,8 @@ async def test_a_statement_cut_off_is_not_acknowledged_and_the_redelivery_applie
     process is terminated. Nothing of it is committed, Payletter is told to redeliver, the
     delivery is kept as an error, and the redelivery applies once."""
     if not on_postgres(engine):
-        pytest.skip("server processes to terminate are PostgreSQL's")
+        pytest.skip("SQLite runs in the service's own process: there is no database server "
+                    "process to terminate (this fault exists on PostgreSQL only)")
     order = await create_order(shop)
     body = callback_body(order)
     await locked_order.execute(text("SELECT 1 FROM orders WHERE order_no = :no FOR NO KEY UPDATE"),

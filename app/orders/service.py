@@ -328,7 +328,7 @@ def order_detail(
     order: Order, deliveries: Sequence[Delivery] = (), transitions: Sequence[OrderTransition] = ()
 ) -> dict[str, Any]:
     """The order as the API shows it: its fields at top level, then its history."""
-    view = OrderOut.model_validate(order).model_dump(mode="json")
+    view = order_view(OrderOut.model_validate(order))
     view["deliveries"] = [DeliveryOut.model_validate(d).model_dump(mode="json")
                           for d in deliveries]
     view["transitions"] = [TransitionOut.model_validate(t).model_dump(mode="json")

@@ -21,7 +21,7 @@ from app.errors import BadRequest, PayloadTooLarge
 from app.gateway import Gateway
 from app.kit.bodies import BodyError, parse_fields
 from app.kit.deps import GatewayDep, SessionDep, caller_address
-from app.kit.net import in_networks
+from app.kit.net import IPAddress, in_networks
 from app.kit.responses import (
     BROWSER_RESPONSES,
     CALLBACK_BODY,
@@ -73,10 +73,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def make_inbound(
-    kind: Kind, request: Request, gateway: Gateway, body: bytes, fields: dict[str, Any]
+    kind: Kind, request: Request, gateway: Gateway, body: bytes, fields: dict[str, Any],
+    source: IPAddress | None = None,
 ) -> Inbound:
+    """`source`: the caller's address when the route already worked it out."""
     peer = request.client.host if request.client else ""
-    source = caller_address(request, gateway)
+    source = source or caller_address(request, gateway)
     query = request.scope["query_string"].decode("latin-1")
     order_no = signature = None
     if query:  # Payletter's callback has none: skip building the parsed query
@@ -138,8 +140,8 @@ def answer_for(gateway: Gateway, inbound: Inbound, outcome: Outcome) -> Response
 
 
 async def _deliver(kind: Kind, request: Request, gateway: Gateway, body: bytes,
-                   fields: dict[str, Any]) -> Response:
-    inbound = make_inbound(kind, request, gateway, body, fields)
+                   fields: dict[str, Any], source: IPAddress | None = None) -> Response:
+    inbound = make_inbound(kind, request, gateway, body, fields, source)
     setattr(request.state, INBOUND_STATE, inbound)
     started = time.perf_counter()
     outcome = None
@@ -165,14 +167,14 @@ async def _malformed(kind: Kind, request: Request, gateway: Gateway, body: bytes
     return JSONResponse({"error": {"type": "bad_request", "message": outcome.message}}, 400)
 
 
-async def _parse_and_deliver(kind: Kind, request: Request, gateway: Gateway, body: bytes
-                             ) -> Response:
+async def _parse_and_deliver(kind: Kind, request: Request, gateway: Gateway, body: bytes,
+                             source: IPAddress | None = None) -> Response:
     """The body's fields (JSON or form-encoded) delivered; a malformed body recorded as such."""
     try:
         fields = parse_fields(body, request.headers.get("content-type"))
     except BodyError as exc:
         return await _malformed(kind, request, gateway, body, str(exc))
-    return await _deliver(kind, request, gateway, body, fields)
+    return await _deliver(kind, request, gateway, body, fields, source)
 
 
 @router.post("/callback", response_model=CallbackAnswer,
@@ -192,7 +194,7 @@ async def callback(request: Request, gateway: GatewayDep) -> Response:
     except PayloadTooLarge as exc:
         return callback_answer(413, exc.message)
     # JSON is what Payletter documents; a form-encoded one is read too, never refused.
-    return await _parse_and_deliver("callback", request, gateway, body)
+    return await _parse_and_deliver("callback", request, gateway, body, source)
 
 
 @router.post("/return", status_code=303, response_class=RedirectResponse,
